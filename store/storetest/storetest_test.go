@@ -1,0 +1,352 @@
+package storetest_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/memory"
+	"github.com/stateless-go/stateless/store/storetest"
+)
+
+// faults break a plain, otherwise correct store in one way each.
+type faults struct {
+	ignoreExpiry      bool // every record lives forever
+	acceptStale       bool // Replace ignores the version (last write wins)
+	missIsNil         bool // Get of a missing key returns a zero Record and nil
+	counterVersions   bool // versions count 1, 2, 3... per key, restarting after Delete
+	aliasValues       bool // keeps the caller's slice and hands out its own
+	acceptBadTTL      bool // zero or negative ttl is taken as "no expiry"
+	touchBumpsVersion bool // Touch changes the version
+	ignoreClose       bool // works on after Close
+	ignoreContext     bool // never looks at ctx
+	createOverwrites  bool // Create replaces a live record
+	truncateKeys      int  // keys are cut to this many bytes (0: not)
+	wrapHugeTTL       bool // a ttl over 100 years overflows into the past
+	tooLargeIsGeneric bool // an oversized value fails with a plain error
+	limit             int  // value size limit (0: none)
+}
+
+// naive is a deliberately simple map store: correct unless a fault is set.
+type naive struct {
+	f      faults
+	mu     sync.Mutex
+	m      map[string]*rec
+	closed bool
+}
+
+type rec struct {
+	value    []byte
+	version  uint64
+	deadline time.Time // zero: never
+}
+
+func newNaive(f faults) *naive { return &naive{f: f, m: map[string]*rec{}} }
+
+func (n *naive) key(k string) string {
+	if n.f.truncateKeys > 0 && len(k) > n.f.truncateKeys {
+		return k[:n.f.truncateKeys]
+	}
+	return k
+}
+
+func (n *naive) enter(ctx context.Context, key string) error {
+	if !n.f.ignoreContext {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if n.closed && !n.f.ignoreClose {
+		return store.ErrClosed
+	}
+	return store.CheckKey(key)
+}
+
+func (n *naive) deadline(ttl time.Duration) (time.Time, error) {
+	if ttl <= 0 {
+		if n.f.acceptBadTTL {
+			return time.Time{}, nil
+		}
+		return time.Time{}, store.CheckTTL(ttl)
+	}
+	if n.f.ignoreExpiry {
+		return time.Time{}, nil
+	}
+	if ttl > 100*365*24*time.Hour {
+		if n.f.wrapHugeTTL {
+			return time.Unix(0, 0), nil
+		}
+		return time.Time{}, nil
+	}
+	return time.Now().Add(ttl), nil
+}
+
+func (n *naive) value(v []byte) ([]byte, error) {
+	if n.f.limit > 0 && len(v) > n.f.limit {
+		if n.f.tooLargeIsGeneric {
+			return nil, errors.New("value rejected")
+		}
+		return nil, store.ErrTooLarge
+	}
+	if n.f.aliasValues {
+		return v, nil
+	}
+	return slices.Clone(v), nil
+}
+
+func (n *naive) live(k string) *rec {
+	r := n.m[k]
+	if r == nil || (!r.deadline.IsZero() && !time.Now().Before(r.deadline)) {
+		return nil
+	}
+	return r
+}
+
+func (n *naive) version(old uint64) uint64 {
+	if n.f.counterVersions {
+		return old + 1
+	}
+	return store.NewVersion()
+}
+
+func (n *naive) Get(ctx context.Context, key string) (store.Record, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.enter(ctx, key); err != nil {
+		return store.Record{}, err
+	}
+	r := n.live(n.key(key))
+	if r == nil {
+		if n.f.missIsNil {
+			return store.Record{}, nil
+		}
+		return store.Record{}, store.ErrNotFound
+	}
+	v := r.value
+	if !n.f.aliasValues {
+		v = slices.Clone(v)
+	}
+	return store.Record{Value: v, Version: r.version}, nil
+}
+
+func (n *naive) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.enter(ctx, key); err != nil {
+		return 0, err
+	}
+	d, err := n.deadline(ttl)
+	if err != nil {
+		return 0, err
+	}
+	v, err := n.value(value)
+	if err != nil {
+		return 0, err
+	}
+	k := n.key(key)
+	if n.live(k) != nil && !n.f.createOverwrites {
+		return 0, store.ErrExists
+	}
+	r := &rec{value: v, version: n.version(0), deadline: d}
+	n.m[k] = r
+	return r.version, nil
+}
+
+func (n *naive) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.enter(ctx, key); err != nil {
+		return 0, err
+	}
+	d, err := n.deadline(ttl)
+	if err != nil {
+		return 0, err
+	}
+	v, err := n.value(value)
+	if err != nil {
+		return 0, err
+	}
+	r := n.live(n.key(key))
+	if r == nil {
+		return 0, store.ErrNotFound
+	}
+	if r.version != version && !n.f.acceptStale {
+		return 0, store.ErrConflict
+	}
+	r.value, r.version, r.deadline = v, n.version(r.version), d
+	return r.version, nil
+}
+
+func (n *naive) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.enter(ctx, key); err != nil {
+		return err
+	}
+	d, err := n.deadline(ttl)
+	if err != nil {
+		return err
+	}
+	r := n.live(n.key(key))
+	if r == nil {
+		return store.ErrNotFound
+	}
+	r.deadline = d
+	if n.f.touchBumpsVersion {
+		r.version = n.version(r.version)
+	}
+	return nil
+}
+
+func (n *naive) Delete(ctx context.Context, key string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.enter(ctx, key); err != nil {
+		return err
+	}
+	delete(n.m, n.key(key))
+	return nil
+}
+
+func (n *naive) Ping(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.f.ignoreContext {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if n.closed && !n.f.ignoreClose {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+func (n *naive) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.closed = true
+	return nil
+}
+
+func naiveFactory(f faults) storetest.NewStore {
+	return func(context.Context) (store.SessionStore, error) { return newNaive(f), nil }
+}
+
+// The suite passes a correct store: the plain one here, and the embedded
+// default (whose own package runs it too).
+func TestCorrectStoresPass(t *testing.T) {
+	t.Parallel()
+	for name, f := range map[string]storetest.NewStore{
+		"naive":              naiveFactory(faults{}),
+		"naive with a limit": naiveFactory(faults{limit: 1000}),
+		"memory": func(context.Context) (store.SessionStore, error) {
+			return memory.New(nil), nil
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var opts *storetest.Options
+			if name == "naive with a limit" {
+				opts = &storetest.Options{MaxValueSize: 1000}
+			}
+			if err := storetest.Check(t.Context(), f, opts); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// The suite catches broken stores: each fault must fail the named checks.
+func TestBrokenStoresAreCaught(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		f     faults
+		opts  *storetest.Options
+		wants []string
+	}{
+		{"ignores expiry", faults{ignoreExpiry: true}, nil,
+			[]string{"Expiry/GetAfterExpiry", "Expiry/CreateOverExpired", "Expiry/TouchShortens", "Expiry/ReplaceShortens"}},
+		{"compare-and-swap accepts a stale version", faults{acceptStale: true}, nil,
+			[]string{"Replace/StaleVersion", "Replace/ZeroVersion", "Concurrency/CompareAndSwapCounter"}},
+		{"maps a miss to a nil error", faults{missIsNil: true}, nil,
+			[]string{"Get/Missing", "Delete/Existing", "Expiry/GetAfterExpiry"}},
+		{"reuses versions after delete", faults{counterVersions: true}, nil,
+			[]string{"Delete/RecreateGetsNewVersion"}},
+		{"aliases value slices", faults{aliasValues: true}, nil,
+			[]string{"Value/NotAliased"}},
+		{"accepts a zero or negative ttl", faults{acceptBadTTL: true}, nil,
+			[]string{"Expiry/InvalidTTL"}},
+		{"Touch changes the version", faults{touchBumpsVersion: true}, nil,
+			[]string{"Touch/KeepsValueAndVersion", "Expiry/TouchExtends"}},
+		{"works after Close", faults{ignoreClose: true}, nil,
+			[]string{"Close/UseAfterClose"}},
+		{"ignores the context", faults{ignoreContext: true}, nil,
+			[]string{"Context/Canceled", "Context/DeadlineExceeded"}},
+		{"Create overwrites a live record", faults{createOverwrites: true}, nil,
+			[]string{"Create/LiveKey", "Create/Concurrent"}},
+		{"truncates long keys", faults{truncateKeys: 200}, nil,
+			[]string{"Key/Lengths"}},
+		{"huge ttl overflows", faults{wrapHugeTTL: true}, nil,
+			[]string{"Expiry/HugeTTL"}},
+		{"limit error is not ErrTooLarge", faults{limit: 1000, tooLargeIsGeneric: true}, &storetest.Options{MaxValueSize: 1000},
+			[]string{"Value/Large"}},
+		{"refuses a 1 MiB value without declaring a limit", faults{limit: 1000}, nil,
+			[]string{"Value/Large"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			err := storetest.Check(t.Context(), naiveFactory(c.f), c.opts)
+			var serr *storetest.Error
+			if !errors.As(err, &serr) {
+				t.Fatalf("Check of a store that %s = %v, want a *storetest.Error", c.name, err)
+			}
+			for _, w := range c.wants {
+				if !serr.Failed(w) {
+					t.Errorf("a store that %s passed check %s; failures were:\n%v", c.name, w, err)
+				}
+			}
+			t.Logf("caught by %d failure(s), e.g. %s: %s", len(serr.Failures), serr.Failures[0].Check, serr.Failures[0].Message)
+		})
+	}
+}
+
+// A store that panics fails the check, not the test binary.
+func TestPanickingStoreIsReported(t *testing.T) {
+	t.Parallel()
+	err := storetest.Check(t.Context(), func(context.Context) (store.SessionStore, error) {
+		return panicky{newNaive(faults{})}, nil
+	}, nil)
+	var serr *storetest.Error
+	if !errors.As(err, &serr) || !serr.Failed("Ping/Live") {
+		t.Fatalf("Check of a store whose Ping panics = %v, want Ping/Live to fail", err)
+	}
+}
+
+type panicky struct{ *naive }
+
+func (panicky) Ping(context.Context) error { panic("boom") }
+
+func TestNamesAreUniqueAndGrouped(t *testing.T) {
+	seen := map[string]bool{}
+	for _, n := range storetest.Names() {
+		if seen[n] {
+			t.Errorf("check %s defined twice", n)
+		}
+		seen[n] = true
+	}
+	if len(seen) < 30 {
+		t.Errorf("only %d checks", len(seen))
+	}
+}
+
+// Run is what adapters call; it must work as subtests with t.Parallel.
+func TestRunOnNaive(t *testing.T) {
+	storetest.Run(t, naiveFactory(faults{}), &storetest.Options{TTLResolution: 0})
+}
