@@ -1,0 +1,161 @@
+// Package greeter is the seed's Greeter service as an http.Handler: the same
+// answer from any instance for the same request, because everything a
+// response needs is in the request itself or in the shared SessionStore.
+//
+// Routes:
+//
+//	GET /greet?name=Alice   200 {"message":"Hello, Alice!"}
+//	GET /greet              200 {"message":"Hello, World!"}
+//	GET /healthz            200 {"status":"ok"} while the process runs
+//	GET /readyz             200 {"status":"ok"} when the store answers a ping,
+//	                        else 503 {"error":"store not ready"}
+//
+// The name is the first "name" query parameter, read as url.ParseQuery
+// reads it (percent-decoded, "+" is a space); "?name=" greets "Hello, !",
+// as the Python seed does. It must be valid UTF-8 of at most MaxNameLen
+// bytes. A query ParseQuery finds malformed (a bad %-escape, a ";"
+// separator) is a 400, not a set of silently dropped parameters. The JSON
+// escapes <, > and & as \u003c, \u003e and \u0026, encoding/json's default,
+// so a body pasted into HTML cannot open a tag.
+//
+// HEAD is answered wherever GET is, with the same headers and no body. Every
+// response, errors included, is JSON with Content-Type application/json and
+// X-Content-Type-Options: nosniff; errors are {"error":"…"} with a 4xx or 5xx
+// status: 400 for a bad query, 404 for an unknown path, 405 with an Allow
+// header for a method the path does not serve, 503 for a store that does not
+// answer. A bad request never gets a 5xx.
+//
+// The package imports only the standard library and store.
+package greeter
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stateless-go/stateless/store"
+)
+
+// DefaultReadyTimeout is how long /readyz waits for the store's Ping when
+// Options.ReadyTimeout is zero. It is short so that a dead store turns
+// /readyz to 503 within a second, well inside a load balancer's probe
+// timeout, and the instance is taken out of rotation.
+const DefaultReadyTimeout = 500 * time.Millisecond
+
+// Options configure the handler New returns. A nil *Options, or a zero
+// field, means the default.
+type Options struct {
+	// Logger receives what the responses leave out, such as the store's
+	// error when /readyz fails. Nil discards. The handler does not log
+	// requests: wrap it in access-logging middleware for that.
+	Logger *slog.Logger
+
+	// ReadyTimeout bounds the store ping behind /readyz; zero or negative
+	// means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+}
+
+// New returns the Greeter as an http.Handler, safe for concurrent use.
+//
+// s is the shared store the service depends on; /readyz pings it. s may be
+// nil for a Greeter without a store, whose /readyz then always answers 200.
+// The handler never closes s: its caller owns it.
+func New(s store.SessionStore, opts *Options) http.Handler {
+	if opts == nil {
+		opts = &Options{}
+	}
+	h := &handler{
+		mux:          http.NewServeMux(),
+		store:        s,
+		log:          opts.Logger,
+		readyTimeout: opts.ReadyTimeout,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.readyTimeout <= 0 {
+		h.readyTimeout = DefaultReadyTimeout
+	}
+	h.routes()
+	return h
+}
+
+// handler is the Greeter. It keeps its own ServeMux, so that it can be
+// mounted anywhere and more routes (the session routes) can join it.
+type handler struct {
+	mux          *http.ServeMux
+	store        store.SessionStore // may be nil
+	log          *slog.Logger
+	readyTimeout time.Duration
+}
+
+// routes registers every route. The mux matches paths only; each path's
+// methods are dispatched by methods, so that a wrong method gets a JSON 405
+// with an Allow header (ServeMux's own 404 and 405 answers are text/plain).
+func (h *handler) routes() {
+	h.route("/greet", methods{http.MethodGet: h.greet})
+	h.route("/healthz", methods{http.MethodGet: h.healthz})
+	h.route("/readyz", methods{http.MethodGet: h.readyz})
+
+	// Session routes go here, one route call per path, for example:
+	//
+	//	h.route("/session", methods{
+	//		http.MethodPost:   h.login,   // 201, sets the cookie
+	//		http.MethodGet:    h.session, // 200 {"name":…,"visits":N}, 401 without one
+	//		http.MethodDelete: h.logout,  // 204, cookie cleared
+	//	})
+	//
+	// Handlers answer with writeJSON / writeError so every response keeps
+	// the headers and error shape documented on the package; HEAD is
+	// added by route wherever GET is registered.
+
+	h.mux.Handle("/", http.HandlerFunc(notFound))
+}
+
+// ServeHTTP implements http.Handler.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+// methods maps an HTTP method to the handler serving it on one path.
+type methods map[string]http.HandlerFunc
+
+// route registers m for path (a ServeMux pattern without a method). A GET
+// handler also serves HEAD; handlers leave the body out for HEAD through
+// writeJSON.
+func (h *handler) route(path string, m methods) {
+	if get, ok := m[http.MethodGet]; ok {
+		if _, ok := m[http.MethodHead]; !ok {
+			m[http.MethodHead] = get
+		}
+	}
+	allow := make([]string, 0, len(m))
+	for method := range m {
+		allow = append(allow, method)
+	}
+	slices.Sort(allow)
+	d := &dispatch{byMethod: m, allow: []string{strings.Join(allow, ", ")}}
+	h.mux.Handle(path, d)
+}
+
+// dispatch serves one path: the handler for the request's method, or a 405
+// naming the methods that are allowed.
+type dispatch struct {
+	byMethod methods
+	allow    []string // the Allow header's value, computed once
+}
+
+func (d *dispatch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f, ok := d.byMethod[r.Method]; ok {
+		f(w, r)
+		return
+	}
+	w.Header()["Allow"] = d.allow
+	writeError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.Pattern+"; allowed: "+d.allow[0])
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusNotFound, bodyNotFound)
+}
