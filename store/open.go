@@ -142,7 +142,13 @@ func RedactURL(rawURL string) string {
 		}
 		u.RawQuery = q.Encode()
 	}
-	return u.Redacted()
+	r := u.Redacted()
+	// url.URL drops the "//" of an empty authority ("memory://" would print
+	// as "memory:"); keep the form the user wrote.
+	if u.Host == "" && u.User == nil && strings.HasPrefix(rawURL[len(u.Scheme):], "://") && !strings.HasPrefix(r[len(u.Scheme):], "://") {
+		r = u.Scheme + "://" + r[len(u.Scheme)+1:]
+	}
+	return r
 }
 
 func secretParam(name string) bool {
