@@ -5,7 +5,13 @@
 // Routes:
 //
 //	GET /greet?name=Alice   200 {"message":"Hello, Alice!"}
-//	GET /greet              200 {"message":"Hello, World!"}
+//	GET /greet              200 {"message":"Hello, World!"}, or the session's
+//	                        name when the request carries a live session
+//	POST /session           {"name":"Alice"}: log in; 201 {"name":"Alice","visits":0},
+//	                        the token in cookie "session" and header X-Session-Token
+//	GET /session            200 {"name":"Alice","visits":N}, N one more per call;
+//	                        401 without a live session
+//	DELETE /session         204: log out; the token dies on every instance at once
 //	GET /healthz            200 {"status":"ok"} while the process runs
 //	GET /readyz             200 {"status":"ok"} when the store answers a ping,
 //	                        else 503 {"error":"store not ready"}
@@ -25,7 +31,13 @@
 // header for a method the path does not serve, 503 for a store that does not
 // answer. A bad request never gets a 5xx.
 //
-// The package imports only the standard library and store.
+// Sessions are package session's: the token comes from the cookie or the
+// X-Session-Token header, the session from the shared store, so any
+// instance answers any request. Cross-origin browser requests that would
+// change state (POST, DELETE from another site) are refused with 403 by
+// http.CrossOriginProtection, since the session rides on a cookie.
+//
+// The package imports only the standard library, store and session.
 package greeter
 
 import (
@@ -35,6 +47,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stateless-go/stateless/session"
 	"github.com/stateless-go/stateless/store"
 )
 
@@ -55,6 +68,11 @@ type Options struct {
 	// ReadyTimeout bounds the store ping behind /readyz; zero or negative
 	// means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+
+	// Sessions is the session manager behind /session and /greet. Nil means
+	// one with session's defaults over the store given to New (and no
+	// sessions at all if that is nil: /session then answers 503).
+	Sessions *session.Manager
 }
 
 // New returns the Greeter as an http.Handler, safe for concurrent use.
@@ -78,7 +96,21 @@ func New(s store.SessionStore, opts *Options) http.Handler {
 	if h.readyTimeout <= 0 {
 		h.readyTimeout = DefaultReadyTimeout
 	}
+	h.sessions = opts.Sessions
+	if h.sessions == nil && s != nil {
+		// session.New fails only on bad options, and these are defaults.
+		h.sessions, _ = session.New(s, nil)
+	}
 	h.routes()
+	var top http.Handler = h.mux
+	if h.sessions != nil {
+		top = h.sessions.Handler(top)
+	}
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, r, http.StatusForbidden, bodyCrossOrigin)
+	}))
+	h.top = csrf.Handler(top)
 	return h
 }
 
@@ -89,6 +121,8 @@ type handler struct {
 	store        store.SessionStore // may be nil
 	log          *slog.Logger
 	readyTimeout time.Duration
+	sessions     *session.Manager // may be nil
+	top          http.Handler     // mux under sessions and CSRF protection
 }
 
 // routes registers every route. The mux matches paths only; each path's
@@ -99,24 +133,23 @@ func (h *handler) routes() {
 	h.route("/healthz", methods{http.MethodGet: h.healthz})
 	h.route("/readyz", methods{http.MethodGet: h.readyz})
 
-	// Session routes go here, one route call per path, for example:
-	//
-	//	h.route("/session", methods{
-	//		http.MethodPost:   h.login,   // 201, sets the cookie
-	//		http.MethodGet:    h.session, // 200 {"name":…,"visits":N}, 401 without one
-	//		http.MethodDelete: h.logout,  // 204, cookie cleared
-	//	})
-	//
-	// Handlers answer with writeJSON / writeError so every response keeps
-	// the headers and error shape documented on the package; HEAD is
-	// added by route wherever GET is registered.
+	visit := http.HandlerFunc(h.visit)
+	if h.sessions != nil {
+		visit = h.sessions.Retry(visit).ServeHTTP
+	}
+	h.route("/session", methods{
+		http.MethodPost:   h.login,
+		http.MethodGet:    visit,
+		http.MethodHead:   h.peek,
+		http.MethodDelete: h.logout,
+	})
 
 	h.mux.Handle("/", http.HandlerFunc(notFound))
 }
 
 // ServeHTTP implements http.Handler.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mux.ServeHTTP(w, r)
+	h.top.ServeHTTP(w, r)
 }
 
 // methods maps an HTTP method to the handler serving it on one path.

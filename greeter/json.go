@@ -17,10 +17,11 @@ var (
 
 // Bodies that never change, encoded once.
 var (
-	bodyWorld    = greeting(nil, "World")
-	bodyOK       = []byte(`{"status":"ok"}` + "\n")
-	bodyNotFound = errorBody("not found")
-	bodyNotReady = errorBody("store not ready")
+	bodyWorld       = greeting(nil, "World")
+	bodyOK          = []byte(`{"status":"ok"}` + "\n")
+	bodyNotFound    = errorBody("not found")
+	bodyNotReady    = errorBody("store not ready")
+	bodyCrossOrigin = errorBody("cross-origin request refused")
 )
 
 // writeJSON sends body, which must be one JSON value ending in a newline,
