@@ -45,6 +45,10 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusBadRequest, "could not read the request body")
 		return
 	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeJSON(w, r, http.StatusBadRequest, bodyNameMissing)
+		return
+	}
 	// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(body) {
 		writeJSON(w, r, http.StatusBadRequest, bodyNotUTF8)
