@@ -1,0 +1,122 @@
+package postgres_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stateless-go/stateless/store/postgres"
+)
+
+// The benchmarks put the store's operations beside the plain pgx
+// statements a hand-written adapter would run, on the same server, pool
+// and table, in one run: the difference is what the store costs.
+
+var benchValue = []byte(`{"name":"Alice","visits":42,"csrf":"0123456789abcdef0123456789abcdef"}`)
+
+func BenchmarkStore(b *testing.B) {
+	s := newStore(b, &postgres.Options{ReapInterval: -1})
+	ctx := context.Background()
+	const k = "bench-session"
+	v, err := s.Create(ctx, k, benchValue, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("Get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Get(ctx, k); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	i := 0 // across runs: -count repeats a sub-benchmark on the same table
+	b.Run("Create", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			i++
+			if _, err := s.Create(ctx, "create-"+strconv.Itoa(i), benchValue, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Replace", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if v, err = s.Replace(ctx, k, benchValue, time.Hour, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Touch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.Touch(ctx, k, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkRaw(b *testing.B) {
+	s := newStore(b, &postgres.Options{ReapInterval: -1}) // for its table
+	pool := testPool(b)
+	ctx := context.Background()
+	t := s.Table()
+	key := []byte("bench-session")
+	version := int64(1)
+	if _, err := pool.Exec(ctx, `INSERT INTO `+t+` (key, value, version, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
+		key, benchValue, version, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		get     = `SELECT value, version FROM ` + t + ` WHERE key = $1 AND expires_at > now()`
+		create  = `INSERT INTO ` + t + ` (key, value, version, expires_at) VALUES ($1, $2, $3, now() + $4::interval) ON CONFLICT (key) DO NOTHING`
+		replace = `UPDATE ` + t + ` SET value = $2, version = $3, expires_at = now() + $4::interval WHERE key = $1 AND version = $5 AND expires_at > now()`
+		touch   = `UPDATE ` + t + ` SET expires_at = now() + $2::interval WHERE key = $1 AND expires_at > now()`
+	)
+
+	b.Run("Get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var (
+				value []byte
+				v     int64
+			)
+			if err := pool.QueryRow(ctx, get, key).Scan(&value, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	i := 0 // across runs: -count repeats a sub-benchmark on the same table
+	b.Run("Create", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			i++
+			tag, err := pool.Exec(ctx, create, []byte("create-"+strconv.Itoa(i)), benchValue, int64(i), time.Hour)
+			if err != nil || tag.RowsAffected() != 1 {
+				b.Fatal(err, tag)
+			}
+		}
+	})
+	b.Run("Replace", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tag, err := pool.Exec(ctx, replace, key, benchValue, version+1, time.Hour, version)
+			if err != nil || tag.RowsAffected() != 1 {
+				b.Fatal(err, tag)
+			}
+			version++
+		}
+	})
+	b.Run("Touch", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := pool.Exec(ctx, touch, key, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

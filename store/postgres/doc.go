@@ -1,0 +1,89 @@
+// Package postgres is the Postgres SessionStore, over pgx/v5's pgxpool. It
+// registers itself for "postgres://" and "postgresql://" URLs with
+// store.Open, and owns its table: it creates it on first use and deletes
+// expired rows in the background.
+//
+// Postgres is the store for sessions that must survive a restart of the
+// store: every successful write is a committed transaction.
+//
+// # Schema
+//
+// One table, "stateless_sessions" unless Options.Table names another. Keys
+// are arbitrary bytes (NUL and invalid UTF-8 included), so the key is bytea,
+// not text; the version is the uint64 of store.Record bit-cast to bigint.
+// Unless Options.SkipCreate is set, the store runs this DDL itself, once,
+// under an advisory lock so that any number of instances may start at once:
+//
+//	CREATE TABLE IF NOT EXISTS stateless_sessions (
+//		key        bytea       PRIMARY KEY,
+//		value      bytea       NOT NULL,
+//		version    bigint      NOT NULL,
+//		expires_at timestamptz NOT NULL
+//	);
+//	CREATE INDEX IF NOT EXISTS stateless_sessions_expires_at_idx
+//		ON stateless_sessions (expires_at);
+//
+// (The store itself lets Postgres name the index, which gives the same name
+// for this table.) Operators who keep DDL out of applications apply it
+// themselves (with their own table and index names if they like) and set
+// Options.SkipCreate (URL: skip_create=true). Either way the store checks, before its first use, that
+// the table exists with these four columns and types, a unique index on key
+// alone and an index that leads on expires_at, and names what is missing if
+// not. Other columns may be added as long as they have defaults.
+//
+// A table name is used exactly as given, as one quoted identifier or a
+// quoted schema.table pair ("Sessions" and "sessions" are different tables),
+// so any name is safe; it is the only text ever put into SQL, and only after
+// quoting. Everything else travels as statement parameters.
+//
+// # Expiry
+//
+// Every expiry is computed by the server, from its own clock: a write sets
+// expires_at = now() + ttl, and every read and write treats a row as live
+// while expires_at > now(). Instances whose clocks disagree therefore still
+// agree on what has expired. The ttl goes to the server as an interval of
+// whole microseconds, rounded up, so a record never expires earlier than
+// asked; resolution is one microsecond. timestamptz reaches the year
+// 294276, so every time.Duration (up to math.MaxInt64, about 292 years) is
+// stored as given: no ttl is ever capped, overflowed or refused for its size.
+//
+// Expired rows are invisible at once and deleted later by a reaper: a
+// goroutine per Store that every Options.ReapInterval (default one minute,
+// jittered) deletes expired rows in batches of Options.ReapBatch (default
+// 1000), one short statement per batch, taking the next batch at once while
+// batches come back full. A batch locks only expired rows and skips rows that
+// another instance's reaper (or a write) holds (FOR UPDATE SKIP LOCKED), so
+// any number of instances may reap one table at once and live traffic never
+// waits behind a reaper for more than one short batch. Reap runs one batch on
+// demand, for operators and tests.
+//
+// # Statements
+//
+// Each operation is one statement, prepared and cached per connection by pgx
+// (its default QueryExecModeCacheStatement): Get is one indexed SELECT;
+// Create is INSERT … ON CONFLICT (key) DO UPDATE … WHERE the existing row has
+// expired, so it takes over an expired row and leaves a live one alone
+// (store.ErrExists) atomically; Replace is a compare-and-swap UPDATE … WHERE
+// key, version and liveness match, which in the same statement, only when
+// the update missed, looks whether a live row exists, to tell
+// store.ErrConflict from store.ErrNotFound; Touch updates expires_at alone;
+// Delete deletes.
+//
+// # Availability
+//
+// New and Open succeed when the server cannot be reached: a service may
+// start before its database and turn ready when the database does. Until
+// the schema check has passed once, every call (Ping included) first tries
+// it again and returns its error, so Ping is a truthful readiness probe. New
+// fails at once when the server answers and refuses: a missing table under
+// SkipCreate, a table of the wrong shape, no permission to create it. pgx
+// reconnects by itself after the server restarts; calls made while it is
+// down fail, and later calls succeed again.
+//
+// # Values
+//
+// A value is at most Options.MaxValueSize bytes, 64 MiB unless set; longer
+// values are refused with store.ErrTooLarge before anything is sent. The
+// limit may be raised to MaxValueSizeLimit, just under the 1 GiB that one
+// bytea and one protocol message can carry.
+package postgres

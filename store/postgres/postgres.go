@@ -1,0 +1,368 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stateless-go/stateless/store"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultTable        = "stateless_sessions"
+	DefaultReapInterval = time.Minute
+	DefaultReapBatch    = 1000
+	DefaultMaxValueSize = 64 << 20
+)
+
+// MaxValueSizeLimit is the largest Options.MaxValueSize: one bytea holds
+// just under 1 GiB, and the whole statement must fit in one protocol
+// message of at most 1 GiB, so a MiB is left for the rest of it.
+const MaxValueSizeLimit = 1<<30 - 1<<20
+
+// Options configure a Store. Nil or zero fields mean the defaults.
+type Options struct {
+	// Table is the table's name, "name" or "schema.name", used exactly as
+	// given (quoted, so case and any character but NUL are kept). Each part
+	// is 1 to 63 bytes. Default DefaultTable, in the first schema of the
+	// connection's search_path.
+	Table string
+
+	// SkipCreate stops the store from running DDL: the table and its
+	// indexes must already exist (see the package documentation), else
+	// every call fails with an error naming what is missing.
+	SkipCreate bool
+
+	// ReapInterval is the pause between reaping rounds. Zero means
+	// DefaultReapInterval; negative turns the background reaper off (for
+	// fleets where one job, or another instance, reaps; call Reap, or run
+	// the reaper's DELETE yourself). Each pause is jittered by ±10% so
+	// that instances started together do not reap in step.
+	ReapInterval time.Duration
+
+	// ReapBatch is the most rows one reaping statement deletes, which bounds
+	// how long it holds locks. Zero means DefaultReapBatch.
+	ReapBatch int
+
+	// MaxValueSize is the longest value in bytes; longer ones are
+	// store.ErrTooLarge. Zero means DefaultMaxValueSize; at most
+	// MaxValueSizeLimit.
+	MaxValueSize int
+
+	// Logger receives the background reaper's failures (a reaper has no
+	// caller to return them to), at level Warn. Nil means slog.Default(),
+	// as it is when the failure happens.
+	Logger *slog.Logger
+}
+
+// Store is the Postgres SessionStore. It is safe for concurrent use. Create
+// it with New or Open.
+type Store struct {
+	pool    *pgxpool.Pool
+	ownPool bool
+	table   string // sanitized, possibly schema-qualified
+	opts    Options
+	sql     statements
+
+	// ready is set once the schema check has passed; until then every
+	// call runs it, one at a time (schemaLock is a semaphore so that
+	// waiting honours the caller's context).
+	ready      atomic.Bool
+	schemaLock chan struct{}
+
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	stopReaper context.CancelFunc
+	reaperDone chan struct{}
+
+	// reapBatches counts reaping statements run, for tests.
+	reapBatches atomic.Int64
+}
+
+var _ store.SessionStore = (*Store)(nil)
+
+// startupProbe bounds the schema check New makes before returning, so that
+// a server that cannot be reached does not hold up a service's start.
+const startupProbe = 5 * time.Second
+
+// New returns a Store over pool, which the caller keeps owning: Close stops
+// the store's reaper but leaves pool open. opts may be nil.
+//
+// New checks (and unless SkipCreate, creates) the schema before it returns,
+// waiting at most five seconds and no longer than ctx allows. It fails if
+// the server refused (wrong credentials or database name, a missing table
+// under SkipCreate, a table of the wrong shape, no permission to create it)
+// or ctx ended. If the server could not be reached in time it returns a
+// working Store that retries the check on every call until it passes.
+func New(ctx context.Context, pool *pgxpool.Pool, opts *Options) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("postgres: New: nil pool")
+	}
+	s, err := newStore(pool, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.probe(ctx); err != nil {
+		return nil, err
+	}
+	s.startReaper()
+	return s, nil
+}
+
+func newStore(pool *pgxpool.Pool, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	ident, err := parseTable(o.Table)
+	if err != nil {
+		return nil, err
+	}
+	if o.ReapInterval == 0 {
+		o.ReapInterval = DefaultReapInterval
+	}
+	switch {
+	case o.ReapBatch == 0:
+		o.ReapBatch = DefaultReapBatch
+	case o.ReapBatch < 0:
+		return nil, fmt.Errorf("postgres: Options.ReapBatch is %d; want a positive number of rows", o.ReapBatch)
+	}
+	switch {
+	case o.MaxValueSize == 0:
+		o.MaxValueSize = DefaultMaxValueSize
+	case o.MaxValueSize < 0 || o.MaxValueSize > MaxValueSizeLimit:
+		return nil, fmt.Errorf("postgres: Options.MaxValueSize is %d; want 1 to %d bytes", o.MaxValueSize, MaxValueSizeLimit)
+	}
+	table := ident.Sanitize()
+	return &Store{
+		pool:       pool,
+		table:      table,
+		opts:       o,
+		sql:        newStatements(table),
+		schemaLock: make(chan struct{}, 1),
+		reaperDone: make(chan struct{}),
+	}, nil
+}
+
+// probe runs the first schema check. A server that refused is an error; one
+// that could not be reached in time is left to the lazy check.
+func (s *Store) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, startupProbe)
+	defer cancel()
+	err := s.ensureSchema(pctx)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("postgres: checking table %s: %w", s.table, context.Cause(ctx))
+	case refused(err):
+		return err
+	default:
+		return nil // unreachable for now; every call retries
+	}
+}
+
+// Table returns the table's name as it appears in SQL: quoted, and
+// schema-qualified if it was given so.
+func (s *Store) Table() string { return s.table }
+
+// begin checks what every call checks first, in the order the memory
+// store does: the context, Close, the arguments (check), and then that the
+// schema check has passed.
+func (s *Store) begin(ctx context.Context, check error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if check != nil {
+		return check
+	}
+	if !s.ready.Load() {
+		return s.ensureSchema(ctx)
+	}
+	return nil
+}
+
+func (s *Store) checkWrite(key string, value []byte, ttl time.Duration) error {
+	if err := store.CheckKey(key); err != nil {
+		return err
+	}
+	if err := store.CheckTTL(ttl); err != nil {
+		return err
+	}
+	if len(value) > s.opts.MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", store.ErrTooLarge, len(value), s.opts.MaxValueSize)
+	}
+	return nil
+}
+
+// Get implements store.SessionStore.
+func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
+	if err := s.begin(ctx, store.CheckKey(key)); err != nil {
+		return store.Record{}, err
+	}
+	var (
+		value   []byte
+		version int64
+	)
+	err := s.pool.QueryRow(ctx, s.sql.get, []byte(key)).Scan(&value, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Record{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Record{}, s.fail("get", err)
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	return store.Record{Value: value, Version: uint64(version)}, nil
+}
+
+// Create implements store.SessionStore.
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	if err := s.begin(ctx, s.checkWrite(key, value, ttl)); err != nil {
+		return 0, err
+	}
+	version := store.NewVersion()
+	tag, err := s.pool.Exec(ctx, s.sql.create, []byte(key), nonNil(value), int64(version), interval(ttl))
+	if err != nil {
+		return 0, s.fail("create", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return 0, store.ErrExists
+	}
+	return version, nil
+}
+
+// Outcomes of the replace statement.
+const (
+	replaceNotFound = 0
+	replaceDone     = 1
+	replaceConflict = 2
+)
+
+// Replace implements store.SessionStore.
+//
+// A Replace that races with another writer of the same key and loses
+// answers store.ErrConflict, also when that writer deleted the record:
+// the version the caller held was current when the statement began.
+func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	if err := s.begin(ctx, s.checkWrite(key, value, ttl)); err != nil {
+		return 0, err
+	}
+	newVersion := store.NewVersion()
+	var outcome int32
+	err := s.pool.QueryRow(ctx, s.sql.replace, []byte(key), nonNil(value), int64(newVersion), interval(ttl), int64(version)).Scan(&outcome)
+	if err != nil {
+		return 0, s.fail("replace", err)
+	}
+	switch outcome {
+	case replaceDone:
+		return newVersion, nil
+	case replaceConflict:
+		return 0, store.ErrConflict
+	default:
+		return 0, store.ErrNotFound
+	}
+}
+
+// Touch implements store.SessionStore.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	check := store.CheckKey(key)
+	if check == nil {
+		check = store.CheckTTL(ttl)
+	}
+	if err := s.begin(ctx, check); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, s.sql.touch, []byte(key), interval(ttl))
+	if err != nil {
+		return s.fail("touch", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// Delete implements store.SessionStore.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.begin(ctx, store.CheckKey(key)); err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, s.sql.del, []byte(key)); err != nil {
+		return s.fail("delete", err)
+	}
+	return nil
+}
+
+// Ping implements store.SessionStore: nil once the schema check has passed
+// and the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.begin(ctx, nil); err != nil {
+		return err
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.fail("ping", err)
+	}
+	return nil
+}
+
+// Close stops the reaper and waits for it, and closes the pool if Open made
+// it. Later calls answer store.ErrClosed; a second Close returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.stopReaper != nil {
+			s.stopReaper()
+			<-s.reaperDone
+		}
+		if s.ownPool {
+			s.pool.Close()
+		}
+	})
+	return nil
+}
+
+// fail wraps a pgx error. Context errors stay matchable with errors.Is (pgx
+// wraps them), and no error from pgx carries a key, value or password.
+func (s *Store) fail(op string, err error) error {
+	if s.closed.Load() {
+		return fmt.Errorf("postgres: %s: %w (%v)", op, store.ErrClosed, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// interval converts a ttl to whole microseconds, rounding up so a record
+// never expires earlier than asked. Any positive time.Duration fits: the
+// largest, rounded up, is 9223372036854776 µs.
+func interval(ttl time.Duration) pgtype.Interval {
+	us := int64(ttl / time.Microsecond)
+	if ttl%time.Microsecond != 0 {
+		us++
+	}
+	return pgtype.Interval{Microseconds: us, Valid: true}
+}
+
+// nonNil turns a nil value into an empty one: pgx sends nil as NULL, and an
+// empty value is a value.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
