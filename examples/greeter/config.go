@@ -21,6 +21,9 @@ type config struct {
 	readyTimeout    time.Duration
 	logFormat       string
 	logLevel        slog.Level
+	sessionIdle     time.Duration
+	sessionLifetime time.Duration
+	cookieSecure    bool
 }
 
 // Environment variables read when the matching flag is not given.
@@ -31,7 +34,8 @@ const (
 
 const usageHead = `Usage: greeter [flags]
 
-Serves the Greeter (GET /greet?name=…, /healthz, /readyz) over HTTP, backed
+Serves the Greeter (GET /greet?name=…, POST/GET/DELETE /session, /healthz,
+/readyz) over HTTP, backed
 by the shared store that -store names. A flag overrides its environment
 variable, which overrides the default. SIGINT or SIGTERM drains in-flight
 requests, closes the store and exits 0.
@@ -52,6 +56,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 	fs.DurationVar(&cfg.readyTimeout, "ready-timeout", 500*time.Millisecond, "how long /readyz waits for the store to answer a ping")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&cfg.sessionIdle, "session-idle", 30*time.Minute, "a session ends after this long unused")
+	fs.DurationVar(&cfg.sessionLifetime, "session-lifetime", 24*time.Hour, "a session ends this long after login, however busy")
+	fs.BoolVar(&cfg.cookieSecure, "cookie-secure", false, "mark the session cookie Secure (HTTPS only); set it behind TLS")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error (warn drops the per-request lines)")
 
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +95,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if cfg.readyTimeout <= 0 {
 		return cfg, fmt.Errorf("invalid -ready-timeout %v: must be positive", cfg.readyTimeout)
+	}
+	if cfg.sessionIdle <= 0 || cfg.sessionLifetime <= 0 {
+		return cfg, fmt.Errorf("invalid -session-idle %v or -session-lifetime %v: both must be positive", cfg.sessionIdle, cfg.sessionLifetime)
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return cfg, fmt.Errorf("invalid -log-format %q: want text or json", cfg.logFormat)

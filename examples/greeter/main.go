@@ -1,5 +1,6 @@
 // Command greeter serves the Greeter over HTTP: GET /greet?name=Alice
-// answers {"message":"Hello, Alice!"}, with /healthz and /readyz probes.
+// answers {"message":"Hello, Alice!"}; POST, GET and DELETE /session log
+// in, count visits and log out; /healthz and /readyz are the probes.
 // Sessions live in the store that -store (or STORE_URL) names, so any number
 // of instances can serve the same clients.
 //
@@ -12,6 +13,9 @@
 //	-store              store URL, default "memory://" (env STORE_URL)
 //	-shutdown-timeout   drain time on SIGINT/SIGTERM, default 10s
 //	-ready-timeout      store ping timeout behind /readyz, default 500ms
+//	-session-idle       a session ends after this long unused, default 30m
+//	-session-lifetime   a session ends this long after login, default 24h
+//	-cookie-secure      mark the session cookie Secure (set it behind TLS)
 //	-log-format         text or json, default text
 //	-log-level          debug, info, warn or error, default info; at warn
 //	                    and above the per-request lines are dropped
@@ -45,6 +49,7 @@ import (
 	"time"
 
 	"github.com/stateless-go/stateless/greeter"
+	"github.com/stateless-go/stateless/session"
 	"github.com/stateless-go/stateless/store"
 )
 
@@ -111,7 +116,18 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return 0
 	}
 
-	var h http.Handler = greeter.New(st, &greeter.Options{Logger: log, ReadyTimeout: cfg.readyTimeout})
+	sessions, err := session.New(st, &session.Options{
+		IdleTimeout: cfg.sessionIdle,
+		Lifetime:    cfg.sessionLifetime,
+		Cookie:      session.Cookie{Secure: cfg.cookieSecure},
+		Logger:      log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "greeter: %v\n", err)
+		closeStore()
+		return 2
+	}
+	var h http.Handler = greeter.New(st, &greeter.Options{Logger: log, ReadyTimeout: cfg.readyTimeout, Sessions: sessions})
 	if hk.wrap != nil {
 		h = hk.wrap(h)
 	}
