@@ -1,0 +1,387 @@
+// Package memcache is a store.SessionStore over memcached, through
+// github.com/bradfitz/gomemcache, registered for "memcache://" URLs.
+//
+// Memcached has no versions, counts time in whole seconds, limits keys to
+// 250 bytes without spaces or control bytes, and limits items to 1 MiB. This
+// package keeps every guarantee of the store contract on top of that:
+//
+//   - Versions: each item holds its version, drawn by store.NewVersion, in
+//     front of the value (see "Item layout"). Create is memcached's atomic
+//     "add"; Replace is "gets", a version check, then "cas", so a concurrent
+//     writer between the two makes Replace fail with store.ErrConflict
+//     instead of being overwritten.
+//   - Keys: every key the contract allows works (see "Keys").
+//   - Expiry: whole seconds, rounded up (see "Expiry"). The suite is told
+//     TTLResolution = time.Second.
+//   - Size: values longer than Options.MaxValueSize (DefaultMaxValueSize
+//     unless set) fail with store.ErrTooLarge before anything is sent, and so
+//     does a server's "object too large for cache" answer.
+//   - Several servers: Open spreads keys over them with a
+//     RendezvousSelector, which moves only the keys it must when a server is
+//     added or removed.
+//
+// # Item layout
+//
+// An item's value is the record's version as 8 bytes, big-endian, followed
+// by the record's value; its flags are ItemFlags, so that an item some other
+// program wrote under one of our keys is reported as an error instead of
+// being misread. Touch uses memcached's "touch", which rewrites neither.
+//
+// # Keys
+//
+// A key of printable ASCII (0x21 to 0x7e) that does not begin with '~' is
+// stored as KeyPrefix+key when that fits in memcached's 250 bytes, so keys
+// stay readable in memcached's own tools. Every other key (spaces, control
+// bytes, NUL, bytes of 0x80 and above, a leading '~', or too long with the
+// prefix) is stored as KeyPrefix + "~" + the unpadded base64url SHA-256 of
+// the key: 44 bytes after the prefix. A readable key never begins with '~',
+// so it can never equal a hashed one, and two different keys share an item
+// only if SHA-256 collides.
+//
+// Stores that share servers must not share a prefix, and no prefix should be
+// the beginning of another ("app:" and "app:x" would overlap); ending each
+// prefix with a separator such as ':' avoids that.
+//
+// # Expiry
+//
+// A TTL is sent as whole seconds, rounded up. Memcached's clock ticks once a
+// second, so a record lives between ttl rounded up minus one second and ttl
+// rounded up: never more than one second less than asked, and less than a
+// second more. A TTL over 30 days is sent as an absolute Unix time (memcached
+// reads any relative value over 30 days as one), computed from this
+// machine's clock, so those long expiries assume the client's and the
+// server's clocks agree. A TTL past what the protocol can express (a 32-bit
+// Unix time: January 2038) is capped there, never refused.
+//
+// # Contexts
+//
+// gomemcache takes no context. Every method checks its context before each
+// round trip to the server (Replace makes two), so a context that is already
+// done stops the call before anything is sent. A context that ends during a
+// round trip is noticed only when the round trip ends, which the client's
+// Timeout bounds (Open sets it to one second, DefaultTimeout); if the round
+// trip failed, the error then matches the context's error with errors.Is.
+// A round trip that succeeded is reported as such: its write took effect.
+package memcache
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	gomemcache "github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/stateless-go/stateless/store"
+)
+
+// DefaultMaxValueSize is the longest value a Store accepts unless
+// Options.MaxValueSize says otherwise: 1 MiB minus 1 KiB, 1,047,552 bytes.
+//
+// A memcached started with the default item size limit (-I 1m) counts the
+// item's header, key, flags and CAS value against that megabyte. With the
+// longest key (250 bytes) and flags set, memcached 1.6.18 and 1.6.38 both
+// take a stored value of at most 1,048,263 bytes, 313 under 1 MiB; our
+// version takes 8 of them, so 1,048,255 bytes of value always fit. The
+// limit stays about 700 bytes below that, for builds with larger headers:
+// a value of exactly this size is stored by a default server, and one byte
+// more fails with store.ErrTooLarge before it is sent.
+const DefaultMaxValueSize = 1<<20 - 1<<10
+
+// ItemFlags are the memcached flags of every item a Store writes: the
+// format marker of the item layout described in the package comment.
+const ItemFlags uint32 = 0x73746c31 // "stl1"
+
+// versionLen is the length of the version in front of each item's value.
+const versionLen = 8
+
+// Options configure a Store. Nil means the defaults.
+type Options struct {
+	// KeyPrefix goes in front of every memcached key this Store uses, to
+	// keep its items apart from other programs' and other stores'. It must
+	// be printable ASCII without spaces, at most MaxKeyPrefixLen bytes. The
+	// default is no prefix; on servers shared with anything else, use one
+	// ending in a separator, such as "stateless:".
+	KeyPrefix string
+
+	// MaxValueSize is the longest value accepted, in bytes; longer ones
+	// fail with store.ErrTooLarge before anything is sent. 0 means
+	// DefaultMaxValueSize, right for servers with the default item size
+	// limit; a server started with a larger -I can take a larger value here.
+	// A value the server still refuses as too large is store.ErrTooLarge
+	// too.
+	MaxValueSize int
+}
+
+// MaxKeyPrefixLen is the longest KeyPrefix: what leaves room in memcached's
+// 250-byte keys for a hashed key (a '~' and 43 bytes of base64url SHA-256).
+const MaxKeyPrefixLen = maxItemKeyLen - hashedKeyLen
+
+// Store is a store.SessionStore over memcached. Create it with New or Open.
+// It is safe for concurrent use.
+type Store struct {
+	client   *gomemcache.Client
+	prefix   string
+	maxValue int
+	owned    bool // Close closes client: Open made it
+	closed   atomic.Bool
+}
+
+var _ store.SessionStore = (*Store)(nil)
+
+// New returns a Store over client, which it does not own: Close marks the
+// Store closed and leaves the client open for its other users. opts may be
+// nil.
+//
+// The client's selector decides which server holds each key; give it a
+// RendezvousSelector when there are several servers (gomemcache's default
+// ServerList remaps most keys when one is added or removed). The client's
+// Timeout bounds each round trip, and so how late a cancelled context can be
+// noticed.
+func New(client *gomemcache.Client, opts *Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("memcache: New: nil client")
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	if err := checkPrefix(opts.KeyPrefix); err != nil {
+		return nil, err
+	}
+	maxValue := opts.MaxValueSize
+	switch {
+	case maxValue < 0:
+		return nil, fmt.Errorf("memcache: MaxValueSize %d is negative", maxValue)
+	case maxValue == 0:
+		maxValue = DefaultMaxValueSize
+	}
+	return &Store{client: client, prefix: opts.KeyPrefix, maxValue: maxValue}, nil
+}
+
+// ready reports why no call can be made now: a done context or a closed
+// store.
+func (s *Store) ready(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) check(ctx context.Context, key string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	return store.CheckKey(key)
+}
+
+func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	if err := store.CheckTTL(ttl); err != nil {
+		return err
+	}
+	if len(value) > s.maxValue {
+		return fmt.Errorf("%w: %d bytes, limit %d", store.ErrTooLarge, len(value), s.maxValue)
+	}
+	return nil
+}
+
+// Get implements store.SessionStore with one "gets".
+func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
+	if err := s.check(ctx, key); err != nil {
+		return store.Record{}, err
+	}
+	ik := itemKey(s.prefix, key)
+	it, err := s.client.Get(ik)
+	if err != nil {
+		if errors.Is(err, gomemcache.ErrCacheMiss) {
+			return store.Record{}, store.ErrNotFound
+		}
+		return store.Record{}, wrap(ctx, "get", ik, err)
+	}
+	version, value, err := decode(it)
+	if err != nil {
+		return store.Record{}, err
+	}
+	return store.Record{Value: value, Version: version}, nil
+}
+
+// Create implements store.SessionStore with one "add", which memcached
+// performs atomically: of concurrent Creates of one key, one succeeds.
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+		return 0, err
+	}
+	version := store.NewVersion()
+	ik := itemKey(s.prefix, key)
+	err := s.client.Add(&gomemcache.Item{
+		Key:        ik,
+		Value:      encode(version, value),
+		Flags:      ItemFlags,
+		Expiration: expiration(time.Now(), ttl),
+	})
+	switch {
+	case err == nil:
+		return version, nil
+	case errors.Is(err, gomemcache.ErrNotStored):
+		return 0, store.ErrExists
+	}
+	return 0, wrap(ctx, "add", ik, err)
+}
+
+// Replace implements store.SessionStore with "gets", which reads the
+// version, then "cas", which writes only if nothing wrote the item since.
+//
+// The cas can fail two ways after the version matched: the item changed
+// (another writer won: store.ErrConflict), or the item is gone (deleted,
+// expired or evicted in between: store.ErrNotFound, which is what a Replace
+// made a moment later would answer; a record created again in between has
+// a new CAS and so answers ErrConflict).
+func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+		return 0, err
+	}
+	ik := itemKey(s.prefix, key)
+	it, err := s.client.Get(ik)
+	if err != nil {
+		if errors.Is(err, gomemcache.ErrCacheMiss) {
+			return 0, store.ErrNotFound
+		}
+		return 0, wrap(ctx, "gets", ik, err)
+	}
+	current, _, err := decode(it)
+	if err != nil {
+		return 0, err
+	}
+	if current != version {
+		return 0, store.ErrConflict
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	newVersion := store.NewVersion()
+	// it keeps the key and the CAS value of the gets.
+	it.Value = encode(newVersion, value)
+	it.Flags = ItemFlags
+	it.Expiration = expiration(time.Now(), ttl)
+	err = s.client.CompareAndSwap(it)
+	switch {
+	case err == nil:
+		return newVersion, nil
+	case errors.Is(err, gomemcache.ErrCASConflict):
+		return 0, store.ErrConflict
+	case errors.Is(err, gomemcache.ErrCacheMiss), errors.Is(err, gomemcache.ErrNotStored):
+		return 0, store.ErrNotFound
+	}
+	return 0, wrap(ctx, "cas", ik, err)
+}
+
+// Touch implements store.SessionStore with one "touch", which sets the
+// expiry without sending or rewriting the value (and keeps the CAS value,
+// so it never makes a concurrent Replace fail).
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	if err := store.CheckTTL(ttl); err != nil {
+		return err
+	}
+	ik := itemKey(s.prefix, key)
+	err := s.client.Touch(ik, expiration(time.Now(), ttl))
+	if errors.Is(err, gomemcache.ErrCacheMiss) {
+		return store.ErrNotFound
+	}
+	return wrap(ctx, "touch", ik, err)
+}
+
+// Delete implements store.SessionStore with one "delete".
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	ik := itemKey(s.prefix, key)
+	err := s.client.Delete(ik)
+	if errors.Is(err, gomemcache.ErrCacheMiss) {
+		return nil
+	}
+	return wrap(ctx, "delete", ik, err)
+}
+
+// Ping implements store.SessionStore: it asks every server for its version
+// and fails if any does not answer, since the keys of a missing server
+// would be unreachable.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	return wrap(ctx, "ping", "", s.client.Ping())
+}
+
+// Close marks the Store closed: every later call answers store.ErrClosed.
+// A Store from Open also closes its client's idle connections; one from
+// New leaves the client to its owner. Calling Close again returns nil.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if s.owned {
+		return s.client.Close()
+	}
+	return nil
+}
+
+// encode lays out an item's value: the version, big-endian, then value.
+// It copies value, so the caller may reuse its slice.
+func encode(version uint64, value []byte) []byte {
+	b := make([]byte, versionLen+len(value))
+	binary.BigEndian.PutUint64(b, version)
+	copy(b[versionLen:], value)
+	return b
+}
+
+// errForeignItem is the answer for an item this package did not write.
+var errForeignItem = errors.New("memcache: the item under this key was not written by this store (wrong flags or length); is another program using the same key prefix?")
+
+// decode splits an item's value into version and value. The value shares
+// the item's memory, which gomemcache allocated for this call alone.
+func decode(it *gomemcache.Item) (version uint64, value []byte, err error) {
+	if it.Flags != ItemFlags || len(it.Value) < versionLen {
+		return 0, nil, errForeignItem
+	}
+	version = binary.BigEndian.Uint64(it.Value)
+	if version == 0 {
+		return 0, nil, errForeignItem
+	}
+	return version, it.Value[versionLen:], nil
+}
+
+// wrap turns a client error that is no answer of the contract's into ours:
+// store.ErrTooLarge for the server's "object too large" answer, else the
+// error with the operation named, and with the context's error too if it
+// ended meanwhile (a round trip cut short by the client's Timeout after a
+// cancel is the cancel's doing, and errors.Is should say so). A key, which
+// may be a session token, never reaches the message: gomemcache quotes
+// protocol lines, which can hold it, in a few of its errors.
+func wrap(ctx context.Context, op, itemKey string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "object too large") {
+		return fmt.Errorf("%w: the server refused the item as too large for its item size limit (-I)", store.ErrTooLarge)
+	}
+	if itemKey != "" && strings.Contains(msg, itemKey) {
+		err = errors.New(strings.ReplaceAll(msg, itemKey, "<key>"))
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("memcache: %s: %w: %w", op, ctxErr, err)
+	}
+	return fmt.Errorf("memcache: %s: %w", op, err)
+}
