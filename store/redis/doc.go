@@ -1,0 +1,86 @@
+// Package redis is the store.SessionStore adapter for Redis, over
+// github.com/redis/go-redis/v9. One adapter serves a standalone server,
+// Sentinel and Cluster, through goredis.UniversalClient.
+//
+// Use New with a client you configure and own, or Open (or store.Open, once
+// this package is imported) with a URL; the store Open makes owns its client
+// and closes it on Close.
+//
+// # URLs
+//
+// Standalone server; the path is the database number, and the parameters
+// are go-redis' own (see goredis.ParseURL: dial_timeout, read_timeout,
+// pool_size, protocol, client_name, ...):
+//
+//	redis://localhost:6379/0
+//	redis://user:password@redis.internal:6379/2?dial_timeout=2s&pool_size=50
+//	rediss://user:password@redis.example.com:6380/0     (TLS)
+//
+// Cluster: the seed nodes in the host part, any number of them, as in
+// memcache://h1,h2. We prefer this to go-redis' own form (redis://h1?addr=h2)
+// because that form is indistinguishable from a standalone URL until one
+// reads its parameters, and because the scheme alone then says what a
+// deployment is. A Cluster has only database 0, so there is no path:
+//
+//	redis+cluster://10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379
+//	rediss+cluster://user:password@node1:6379,node2:6379?read_timeout=1s
+//
+// Sentinel: the sentinels in the host part (default port 26379), then the
+// master's name and an optional database number as the path. The user name
+// and password are the data nodes' credentials, as in a redis:// URL, so
+// switching a deployment to Sentinel does not change what the password
+// means; sentinels that require their own are given sentinel_username and
+// sentinel_password parameters:
+//
+//	redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster
+//	redis+sentinel://:password@s1,s2,s3/mymaster/2?sentinel_password=secret
+//	rediss+sentinel://user:password@s1:26379/mymaster/0
+//
+// Every form also takes this package's own parameters, which are removed
+// before the rest go to go-redis:
+//
+//	prefix=myapp:sessions:   Options.KeyPrefix (default "stateless:")
+//	max_value_size=65536     Options.MaxValueSize, in bytes
+//
+// Unknown parameters are an error, so a typo is not silently ignored.
+// Parameters that route reads to replicas (read_only, route_by_latency,
+// route_randomly, replica_only) are refused: a replica may lag behind, and a
+// session store must read its own writes. The characters / ? # @ and % in a
+// user name or password (and : in a user name) must be %-escaped. No error
+// from Open or store.Open contains the URL's password.
+//
+// The client Open makes has goredis' ContextTimeoutEnabled on, so a context
+// deadline bounds the wait for the server's reply. A client given to New
+// should have it on too: without it go-redis honours a context only before
+// the command is sent and while it waits for a pooled connection, and a
+// network wait is bounded by the client's ReadTimeout instead. Timeouts, pool
+// sizes and retries are the client's business: set them on the client, or
+// as URL parameters.
+//
+// # Storage
+//
+// Each record is one Redis string under KeyPrefix+key: an 8-byte big-endian
+// version followed by the value. Get is one GET that returns both; Create is
+// SET NX PX; Replace is one Lua script on the one key that compares the
+// stored version and sets the new record (EVALSHA, falling back to EVAL when
+// the server's script cache lacks it); Touch is PEXPIRE; Delete is UNLINK.
+// Every operation is one round trip touching one key, so every operation is
+// atomic and Cluster-safe. Versions are random 64-bit numbers
+// (store.NewVersion), so a version is never reused for a later record.
+//
+// A Replace that go-redis retries after a lost reply (it does, on a dropped
+// connection) still answers success when the first attempt had already
+// written: the script recognises its own new version.
+//
+// Other data under the key prefix is not this store's: Get of a value too
+// short to carry a version is an error (never a panic), and so is Replace
+// over it, while Create answers store.ErrExists and Touch and Delete act on
+// whatever is there. Give each application its own prefix.
+//
+// # Expiry
+//
+// Redis counts expiry in milliseconds: a ttl is rounded up to the next whole
+// millisecond, never down, and Redis removes a key in the millisecond after
+// its deadline, so a record lives at least ttl and at most about 2 ms
+// longer. A ttl longer than MaxTTL (100 years) is cut to MaxTTL.
+package redis

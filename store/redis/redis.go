@@ -1,0 +1,355 @@
+package redis
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/stateless-go/stateless/store"
+)
+
+func init() {
+	for _, scheme := range schemes {
+		store.Register(scheme, func(ctx context.Context, rawURL string) (store.SessionStore, error) {
+			return Open(ctx, rawURL)
+		})
+	}
+}
+
+const (
+	// DefaultKeyPrefix is the KeyPrefix of a store whose Options leave it
+	// empty.
+	DefaultKeyPrefix = "stateless:"
+
+	// MaxTTL is the longest life a record is given; a longer ttl, up to
+	// math.MaxInt64, is cut to it. Redis itself would take about 292 years,
+	// but a record's absolute deadline (what PEXPIRETIME answers) then no
+	// longer fits a time.Duration or a time.Time in Unix nanoseconds, which
+	// go-redis and other tools convert it to. A century is forever for a
+	// session and keeps every such conversion far from overflow.
+	MaxTTL = 100 * 365 * 24 * time.Hour
+
+	// DefaultMaxValueSize is the largest value accepted when
+	// Options.MaxValueSize is 0: what a Redis server with its default
+	// proto-max-bulk-len (512 MiB) takes as one string, less the 8 bytes of
+	// version stored in front of the value.
+	DefaultMaxValueSize = 512<<20 - versionLen
+)
+
+const versionLen = 8
+
+// Options configure a Store. The zero value (or nil) means the defaults.
+// Timeouts, pool sizes and retries are not here: they belong to the
+// go-redis client.
+type Options struct {
+	// KeyPrefix is put in front of every key; "" means DefaultKeyPrefix.
+	// It keeps this store's records apart from other data in the same
+	// database and lets several applications share one; Redis sees the
+	// bytes KeyPrefix+key. A prefix holding a Cluster hash tag ("{…}") sends
+	// every record to one slot, which defeats Cluster's sharding.
+	KeyPrefix string
+
+	// MaxValueSize caps a value's length in bytes; longer values are refused
+	// with store.ErrTooLarge before anything is sent. 0 means
+	// DefaultMaxValueSize.
+	MaxValueSize int
+}
+
+// Store is a store.SessionStore over a go-redis client; safe for concurrent
+// use. Create it with New or Open.
+type Store struct {
+	client   goredis.UniversalClient
+	prefix   string
+	maxValue int
+	owns     bool // Close closes client
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.SessionStore = (*Store)(nil)
+
+// New returns a Store over client, which may be a standalone, Sentinel
+// (failover) or Cluster client. The store does not own the client: Close
+// marks the store closed and leaves the client open for its other users.
+// opts may be nil.
+func New(client goredis.UniversalClient, opts *Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redis: New of a nil client")
+	}
+	if opts == nil {
+		opts = &Options{}
+	}
+	if opts.MaxValueSize < 0 {
+		return nil, fmt.Errorf("redis: Options.MaxValueSize is negative (%d)", opts.MaxValueSize)
+	}
+	s := &Store{client: client, prefix: opts.KeyPrefix, maxValue: opts.MaxValueSize}
+	if s.prefix == "" {
+		s.prefix = DefaultKeyPrefix
+	}
+	if s.maxValue == 0 {
+		s.maxValue = DefaultMaxValueSize
+	}
+	return s, nil
+}
+
+// Open makes a client from a URL (the forms are in the package
+// documentation) and returns a Store that owns it: Close closes the client.
+// Open checks that the server answers a PING within ctx, so a wrong address
+// or password fails at start-up rather than on the first request. No error
+// it returns contains the URL's password.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	cfg, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	client, err := cfg.newClient()
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(client, &cfg.opts)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	s.owns = true
+	if err := s.Ping(ctx); err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Get implements store.SessionStore with one GET.
+func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
+	if err := s.check(ctx, key); err != nil {
+		return store.Record{}, err
+	}
+	v, err := s.client.Get(ctx, s.prefix+key).Result()
+	if err != nil {
+		if err == goredis.Nil {
+			return store.Record{}, store.ErrNotFound
+		}
+		return store.Record{}, s.fail(ctx, "get", err)
+	}
+	if len(v) < versionLen {
+		return store.Record{}, errForeign("get", len(v))
+	}
+	version := decodeVersion(v)
+	if version == 0 {
+		return store.Record{}, errors.New("redis: get: the stored value is not a record of this store (its version is 0); is other data under the key prefix?")
+	}
+	return store.Record{Value: []byte(v[versionLen:]), Version: version}, nil
+}
+
+// Create implements store.SessionStore with one SET NX PX.
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+		return 0, err
+	}
+	version := store.NewVersion()
+	rec := make([]byte, versionLen+len(value))
+	binary.BigEndian.PutUint64(rec, version)
+	copy(rec[versionLen:], value)
+	ok, err := s.client.SetNX(ctx, s.prefix+key, rec, expiry(ttl)).Result()
+	if err != nil {
+		return 0, s.fail(ctx, "create", err)
+	}
+	if !ok {
+		return 0, store.ErrExists
+	}
+	return version, nil
+}
+
+// replaceScript is the compare-and-swap. The versions travel as 8 raw bytes
+// and are compared as strings: a Lua number is a double and cannot hold
+// every uint64. GETRANGE reads only the version, however large the value.
+//
+// It answers 1 when it wrote (or when the record already carries the new
+// version: go-redis retried a call whose first attempt wrote, and the reply
+// was lost), 0 when there is no record, 2 on a version mismatch, and 3 when
+// the key holds a string too short to be a record of this store.
+var replaceScript = goredis.NewScript(`
+local head = redis.call('GETRANGE', KEYS[1], 0, 7)
+if head == ARGV[1] or head == string.sub(ARGV[2], 1, 8) then
+	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	return 1
+end
+if #head == 8 then
+	return 2
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+	return 0
+end
+return 3
+`)
+
+// Replace implements store.SessionStore with one run of a Lua script on the
+// one key.
+func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+		return 0, err
+	}
+	newVersion := store.NewVersion()
+	code, err := s.compareAndSwap(ctx, key, value, ttl, version, newVersion)
+	if err != nil {
+		return 0, s.fail(ctx, "replace", err)
+	}
+	switch code {
+	case 1:
+		return newVersion, nil
+	case 0:
+		return 0, store.ErrNotFound
+	case 2:
+		return 0, store.ErrConflict
+	case 3:
+		return 0, errForeign("replace", -1)
+	}
+	return 0, fmt.Errorf("redis: replace: unexpected reply %d from the script", code)
+}
+
+// compareAndSwap runs replaceScript and returns its code.
+func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, ttl time.Duration, version, newVersion uint64) (int64, error) {
+	// One allocation: the expected version, then the new record.
+	buf := make([]byte, 2*versionLen+len(value))
+	binary.BigEndian.PutUint64(buf, version)
+	binary.BigEndian.PutUint64(buf[versionLen:], newVersion)
+	copy(buf[2*versionLen:], value)
+	expected, rec := buf[:versionLen:versionLen], buf[versionLen:]
+	return replaceScript.Run(ctx, s.client, []string{s.prefix + key}, expected, rec, expiry(ttl).Milliseconds()).Int64()
+}
+
+// Touch implements store.SessionStore with one PEXPIRE.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	if err := store.CheckTTL(ttl); err != nil {
+		return err
+	}
+	ok, err := s.client.PExpire(ctx, s.prefix+key, expiry(ttl)).Result()
+	if err != nil {
+		return s.fail(ctx, "touch", err)
+	}
+	if !ok {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// Delete implements store.SessionStore with one UNLINK, which frees a large
+// value off the server's main thread.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
+		return s.fail(ctx, "delete", err)
+	}
+	return nil
+}
+
+// Ping implements store.SessionStore with one PING (on a Cluster, to one
+// node).
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return s.fail(ctx, "ping", err)
+	}
+	return nil
+}
+
+// Close marks the store closed; later calls answer store.ErrClosed. It
+// closes the client only if Open made it. Calling it again returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.owns {
+			s.closeErr = s.client.Close()
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Store) check(ctx context.Context, key string) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	// go-redis checks too, but a cancelled ctx must never reach the server
+	// whatever the client and its hooks do.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return store.CheckKey(key)
+}
+
+func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := s.check(ctx, key); err != nil {
+		return err
+	}
+	if err := store.CheckTTL(ttl); err != nil {
+		return err
+	}
+	if len(value) > s.maxValue {
+		return fmt.Errorf("%w: %d bytes, limit %d", store.ErrTooLarge, len(value), s.maxValue)
+	}
+	return nil
+}
+
+// expiry converts a positive ttl to what Redis can express: whole
+// milliseconds, rounded up so that a record never expires before its time,
+// and at most MaxTTL.
+func expiry(ttl time.Duration) time.Duration {
+	if ttl >= MaxTTL {
+		return MaxTTL
+	}
+	return (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// fail wraps an error from the client. A client closed under the store means
+// the store is closed; an error that came with the end of ctx says so, so
+// that errors.Is(err, ctx.Err()) holds even when go-redis reports the end
+// of the wait as a network timeout. Keys never appear: they are secrets.
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	if errors.Is(err, goredis.ErrClosed) {
+		return fmt.Errorf("redis: %s: %w", op, store.ErrClosed)
+	}
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+		// The socket deadline (the ctx deadline) fired a moment before
+		// the context's own timer.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("redis: %s: %w (%w)", op, cerr, err)
+	}
+	return fmt.Errorf("redis: %s: %w", op, err)
+}
+
+// decodeVersion reads the big-endian version in front of a stored record
+// (at least versionLen bytes) straight from the string, without a copy.
+func decodeVersion(v string) uint64 {
+	_ = v[versionLen-1]
+	return uint64(v[0])<<56 | uint64(v[1])<<48 | uint64(v[2])<<40 | uint64(v[3])<<32 |
+		uint64(v[4])<<24 | uint64(v[5])<<16 | uint64(v[6])<<8 | uint64(v[7])
+}
+
+func errForeign(op string, n int) error {
+	size := "too short"
+	if n >= 0 {
+		size = fmt.Sprintf("%d bytes, too short", n)
+	}
+	return fmt.Errorf("redis: %s: the stored value is %s to be a record of this store; is other data under the key prefix?", op, size)
+}

@@ -1,0 +1,490 @@
+package redis_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/stateless-go/stateless/internal/testenv"
+	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/redis"
+	"github.com/stateless-go/stateless/store/storetest"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// suiteOptions declares the adapter's expiry resolution: a ttl is rounded
+// up to whole milliseconds, and Redis removes a key in the millisecond after
+// its deadline.
+var suiteOptions = &storetest.Options{TTLResolution: 2 * time.Millisecond}
+
+// newClient returns a client of the shared test server, closed when the
+// test ends.
+func newClient(t testing.TB) *goredis.Client {
+	t.Helper()
+	opts, err := goredis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatalf("the test server's URL: %v", err)
+	}
+	opts.ContextTimeoutEnabled = true
+	c := goredis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// newClusterClient returns a client of the shared test Cluster: a
+// UniversalClient given several addresses is a Cluster client.
+func newClusterClient(t testing.TB) goredis.UniversalClient {
+	t.Helper()
+	c := goredis.NewUniversalClient(&goredis.UniversalOptions{
+		Addrs:                 testenv.RedisClusterAddrs(t),
+		ContextTimeoutEnabled: true,
+	})
+	if _, ok := c.(*goredis.ClusterClient); !ok {
+		t.Fatalf("NewUniversalClient with the Cluster's addresses made a %T, want *ClusterClient", c)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// testPrefix is a fresh key prefix, so tests sharing a server never meet.
+func testPrefix() string { return "stateless-test:" + storetest.RandomPrefix() + ":" }
+
+// factory gives the suite a fresh store per check over one shared client.
+func factory(client goredis.UniversalClient, maxValue int) storetest.NewStore {
+	return func(ctx context.Context) (store.SessionStore, error) {
+		return redis.New(client, &redis.Options{KeyPrefix: testPrefix(), MaxValueSize: maxValue})
+	}
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, factory(newClient(t), 0), suiteOptions)
+}
+
+func TestConformanceCluster(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, factory(newClusterClient(t), 0), suiteOptions)
+}
+
+// TestConformanceMaxValueSize runs the suite with a value limit, which the
+// suite probes at exactly the limit and one byte over.
+func TestConformanceMaxValueSize(t *testing.T) {
+	t.Parallel()
+	opts := *suiteOptions
+	opts.MaxValueSize = 1000
+	storetest.Run(t, factory(newClient(t), 1000), &opts)
+}
+
+// TestConformanceOpen runs the suite on stores that store.Open makes from a
+// URL, each owning its client, so the URL's prefix parameter and Close's
+// closing of an owned client are exercised too.
+func TestConformanceOpen(t *testing.T) {
+	t.Parallel()
+	base := testenv.RedisURL(t)
+	storetest.Run(t, func(ctx context.Context) (store.SessionStore, error) {
+		return store.Open(ctx, withParam(t, base, "prefix", testPrefix()))
+	}, suiteOptions)
+}
+
+func withParam(t testing.TB, rawURL, k, v string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("parse %s: %v", store.RedactURL(rawURL), err)
+	}
+	q := u.Query()
+	q.Set(k, v)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func TestOpenCluster(t *testing.T) {
+	ctx := t.Context()
+	addrs := testenv.RedisClusterAddrs(t)
+	prefix := testPrefix()
+	s, err := store.Open(ctx, "redis+cluster://"+strings.Join(addrs, ",")+"?prefix="+url.QueryEscape(prefix))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	// Enough keys to land on every master.
+	for i := range 30 {
+		k := string(rune('a'+i%26)) + strings.Repeat("k", i)
+		v, err := s.Create(ctx, k, []byte(k), time.Minute)
+		if err != nil {
+			t.Fatalf("Create #%d: %v", i, err)
+		}
+		if _, err := s.Replace(ctx, k, []byte("r"+k), time.Minute, v); err != nil {
+			t.Fatalf("Replace #%d: %v", i, err)
+		}
+		rec, err := s.Get(ctx, k)
+		if err != nil || string(rec.Value) != "r"+k {
+			t.Fatalf("Get #%d = (%q, %v), want %q", i, rec.Value, err, "r"+k)
+		}
+	}
+	// The records are where the prefix says, on whichever node owns them.
+	raw := newClusterClient(t)
+	if n, err := raw.Exists(ctx, prefix+"a").Result(); err != nil || n != 1 {
+		t.Fatalf("EXISTS %sa on the Cluster = (%d, %v), want 1", prefix, n, err)
+	}
+}
+
+// TestOpenSentinel needs a Sentinel deployment, which the test harness does
+// not start: set TEST_REDIS_SENTINEL_URL (e.g.
+// redis+sentinel://127.0.0.1:26379/mymaster/0) to run it.
+func TestOpenSentinel(t *testing.T) {
+	u := os.Getenv("TEST_REDIS_SENTINEL_URL")
+	if u == "" {
+		t.Skip("set TEST_REDIS_SENTINEL_URL (e.g. redis+sentinel://127.0.0.1:26379/mymaster/0) to test Sentinel")
+	}
+	ctx := t.Context()
+	s, err := store.Open(ctx, withParam(t, u, "prefix", testPrefix()))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	v, err := s.Create(ctx, "k", []byte("v"), time.Minute)
+	if err != nil {
+		t.Fatalf("Create through Sentinel: %v", err)
+	}
+	if rec, err := s.Get(ctx, "k"); err != nil || rec.Version != v {
+		t.Fatalf("Get through Sentinel = (%+v, %v), want version %d", rec, err, v)
+	}
+}
+
+func TestNewDoesNotOwnClient(t *testing.T) {
+	ctx := t.Context()
+	client := newClient(t)
+	s, err := redis.New(client, &redis.Options{KeyPrefix: testPrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := client.Ping(ctx).Err(); err != nil {
+		t.Fatalf("the caller's client after the store's Close: Ping = %v, want it still open", err)
+	}
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Get after Close = %v, want store.ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+}
+
+// TestOpenOwnsClient checks that Close of an opened store closes its
+// connections: the server stops listing the client by its name.
+func TestOpenOwnsClient(t *testing.T) {
+	ctx := t.Context()
+	name := "owned-" + storetest.RandomPrefix()
+	s, err := redis.Open(ctx, withParam(t, testenv.RedisURL(t), "client_name", name))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	observer := newClient(t)
+	if n := connectionsNamed(t, observer, name); n == 0 {
+		t.Fatalf("after Open, the server lists no connection named %s", name)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// The server notices a closed connection when it next polls; wait for
+	// that without asserting how long it takes.
+	for connectionsNamed(t, observer, name) > 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("after Close, the server still lists the store's connection %s", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Ping after Close = %v, want store.ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+}
+
+func connectionsNamed(t *testing.T, c *goredis.Client, name string) int {
+	t.Helper()
+	list, err := c.ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatalf("CLIENT LIST: %v", err)
+	}
+	return strings.Count(list, " name="+name+" ")
+}
+
+func TestNewInvalid(t *testing.T) {
+	if _, err := redis.New(nil, nil); err == nil {
+		t.Error("New(nil client) succeeded, want an error")
+	}
+	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer client.Close()
+	if _, err := redis.New(client, &redis.Options{MaxValueSize: -1}); err == nil {
+		t.Error("New with a negative MaxValueSize succeeded, want an error")
+	}
+}
+
+// TestStorageFormat pins what Redis holds, which operators see and other
+// tools may read: the 8-byte big-endian version, then the value, under
+// KeyPrefix+key, with the ttl in milliseconds, capped at MaxTTL.
+func TestStorageFormat(t *testing.T) {
+	ctx := t.Context()
+	client := newClient(t)
+	prefix := testPrefix()
+	s, err := redis.New(client, &redis.Options{KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Create(ctx, "k", []byte("hello"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := client.Get(ctx, prefix+"k").Bytes()
+	if err != nil {
+		t.Fatalf("GET %sk: %v", prefix, err)
+	}
+	want := binary.BigEndian.AppendUint64(nil, v)
+	want = append(want, "hello"...)
+	if !bytes.Equal(raw, want) {
+		t.Errorf("stored %q, want %q (version %d then the value)", raw, want, v)
+	}
+	if pttl := client.PTTL(ctx, prefix+"k").Val(); pttl <= 59*time.Minute || pttl > time.Hour {
+		t.Errorf("PTTL after Create(ttl 1h) = %v, want just under 1h", pttl)
+	}
+
+	if err := s.Touch(ctx, "k", math.MaxInt64); err != nil {
+		t.Fatal(err)
+	}
+	if pttl := client.PTTL(ctx, prefix+"k").Val(); pttl <= redis.MaxTTL-time.Hour || pttl > redis.MaxTTL {
+		t.Errorf("PTTL after Touch(ttl math.MaxInt64) = %v, want just under MaxTTL %v", pttl, redis.MaxTTL)
+	}
+	if _, err := s.Replace(ctx, "k", []byte("x"), math.MaxInt64, v); err != nil {
+		t.Fatal(err)
+	}
+	if pttl := client.PTTL(ctx, prefix+"k").Val(); pttl <= redis.MaxTTL-time.Hour || pttl > redis.MaxTTL {
+		t.Errorf("PTTL after Replace(ttl math.MaxInt64) = %v, want just under MaxTTL %v", pttl, redis.MaxTTL)
+	}
+}
+
+func TestDefaultKeyPrefix(t *testing.T) {
+	ctx := t.Context()
+	client := newClient(t)
+	s, err := redis.New(client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := "default-prefix-" + storetest.RandomPrefix()
+	if _, err := s.Create(ctx, k, []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Delete(ctx, k)
+	if n := client.Exists(ctx, redis.DefaultKeyPrefix+k).Val(); n != 1 {
+		t.Errorf("EXISTS %s%s = %d after Create with no KeyPrefix, want 1", redis.DefaultKeyPrefix, k, n)
+	}
+}
+
+// TestPrefixIsolation checks that stores with different prefixes over one
+// client never see each other's records.
+func TestPrefixIsolation(t *testing.T) {
+	ctx := t.Context()
+	client := newClient(t)
+	base := testPrefix()
+	a, _ := redis.New(client, &redis.Options{KeyPrefix: base + "a:"})
+	b, _ := redis.New(client, &redis.Options{KeyPrefix: base + "b:"})
+	// "a:" + "b:k" and "a:b:" + "k" are one Redis key; isolation holds
+	// between prefixes neither of which extends the other.
+	va, err := a.Create(ctx, "k", []byte("in a"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("b.Get of a key only a has = %v, want store.ErrNotFound", err)
+	}
+	vb, err := b.Create(ctx, "k", []byte("in b"), time.Minute)
+	if err != nil {
+		t.Fatalf("b.Create of a key a has: %v", err)
+	}
+	if _, err := b.Replace(ctx, "k", []byte("x"), time.Minute, va); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("b.Replace with a's version = %v, want store.ErrConflict", err)
+	}
+	if rec, err := b.Get(ctx, "k"); err != nil || string(rec.Value) != "in b" || rec.Version != vb {
+		t.Errorf("b.Get = (%q, %d, %v), want (\"in b\", %d)", rec.Value, rec.Version, err, vb)
+	}
+	if err := b.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := a.Get(ctx, "k"); err != nil || string(rec.Value) != "in a" || rec.Version != va {
+		t.Errorf("a.Get after b.Delete = (%q, %d, %v), want (\"in a\", %d)", rec.Value, rec.Version, err, va)
+	}
+}
+
+// TestForeignData puts values this store did not write under its prefix:
+// every operation answers an error or a documented result, never a panic
+// and never a wrong record.
+func TestForeignData(t *testing.T) {
+	ctx := t.Context()
+	client := newClient(t)
+	prefix := testPrefix()
+	s, _ := redis.New(client, &redis.Options{KeyPrefix: prefix})
+	for _, tc := range []struct{ key, value string }{
+		{"empty", ""}, {"short", "abc"}, {"seven", "1234567"}, {"zero", "\x00\x00\x00\x00\x00\x00\x00\x00tail"},
+	} {
+		if err := client.Set(ctx, prefix+tc.key, tc.value, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.Get(ctx, tc.key)
+		if err == nil || errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "not a record of this store") && !strings.Contains(err.Error(), "too short") {
+			t.Errorf("Get of foreign value %q = (%+v, %v), want an error saying it is not this store's", tc.value, rec, err)
+		}
+		if tc.key != "zero" {
+			if _, err := s.Replace(ctx, tc.key, []byte("x"), time.Minute, 1); err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+				t.Errorf("Replace of foreign value %q = %v, want an error saying it is not this store's", tc.value, err)
+			}
+			if got := client.Get(ctx, prefix+tc.key).Val(); got != tc.value {
+				t.Errorf("after a refused Replace the foreign value is %q, want %q untouched", got, tc.value)
+			}
+		}
+		if _, err := s.Create(ctx, tc.key, []byte("x"), time.Minute); !errors.Is(err, store.ErrExists) {
+			t.Errorf("Create over foreign value %q = %v, want store.ErrExists", tc.value, err)
+		}
+	}
+	// A key of another type: Redis' WRONGTYPE, as an error.
+	if err := client.HSet(ctx, prefix+"hash", "f", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "hash"); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Errorf("Get of a hash = %v, want a WRONGTYPE error", err)
+	}
+	if _, err := s.Replace(ctx, "hash", []byte("x"), time.Minute, 1); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Errorf("Replace of a hash = %v, want a WRONGTYPE error", err)
+	}
+}
+
+// TestReplaceAfterScriptFlush checks the fallback from EVALSHA to EVAL when the
+// server has lost its script cache.
+func TestReplaceAfterScriptFlush(t *testing.T) {
+	ctx := t.Context()
+	client := newClient(t)
+	s, _ := redis.New(client, &redis.Options{KeyPrefix: testPrefix()})
+	v, err := s.Create(ctx, "k", []byte("1"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatalf("SCRIPT FLUSH: %v", err)
+	}
+	if _, err := s.Replace(ctx, "k", []byte("2"), time.Minute, v); err != nil {
+		t.Fatalf("Replace after SCRIPT FLUSH: %v", err)
+	}
+}
+
+// silentServer accepts connections and reads from them but never answers,
+// like a server that hangs.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestContextEndsWhileWaiting checks that a context ending while a call
+// waits for a hung server ends the call with an error matching ctx.Err().
+func TestContextEndsWhileWaiting(t *testing.T) {
+	addr := silentServer(t)
+
+	// A deadline: the client Open makes bounds its socket wait by it.
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_, err := redis.Open(ctx, "redis://"+addr+"/0?max_retries=-1")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Open of a hung server with a deadline = %v, want context.DeadlineExceeded", err)
+	}
+
+	// A cancellation: go-redis notices it only when the read times out, and
+	// the error then says the context ended.
+	client := goredis.NewClient(&goredis.Options{Addr: addr, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1, Protocol: 2})
+	defer client.Close()
+	s, _ := redis.New(client, nil)
+	ctx, cancel = context.WithCancel(t.Context())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Get cancelled while waiting = %v, want context.Canceled", err)
+	}
+}
+
+// TestClientClosedUnderStore: a caller that closes its client under a store
+// gets store.ErrClosed.
+func TestClientClosedUnderStore(t *testing.T) {
+	opts, _ := goredis.ParseURL(testenv.RedisURL(t))
+	client := goredis.NewClient(opts)
+	s, _ := redis.New(client, nil)
+	client.Close()
+	if _, err := s.Get(t.Context(), "k"); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Get over a closed client = %v, want store.ErrClosed", err)
+	}
+}
+
+// TestOpenErrorsHideThePassword opens URLs that fail after parsing: the
+// server refuses the password, or nothing listens.
+func TestOpenErrorsHideThePassword(t *testing.T) {
+	const pw = "hunter2pw"
+	ctx := t.Context()
+	u, _ := url.Parse(testenv.RedisURL(t))
+	u.User = url.UserPassword("nosuchuser", pw)
+	dead := silentServer(t)
+	closedPort := func() string {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer l.Close()
+		return l.Addr().String()
+	}()
+	for _, raw := range []string{
+		u.String(),
+		"redis://:" + pw + "@" + closedPort + "/0?dial_timeout=1s&max_retries=-1",
+		"redis+cluster://:" + pw + "@" + closedPort + "?dial_timeout=1s&max_retries=-1",
+		"redis://:" + pw + "@" + dead + "/0?read_timeout=100ms&max_retries=-1",
+		"redis://:" + pw + "@h/0?bogus=1",
+		"redis://:" + pw + "@h,i/0",
+		"redis://u:hun/ter2pw@h/0",
+	} {
+		s, err := store.Open(ctx, raw)
+		if err == nil {
+			s.Close()
+			t.Errorf("store.Open(%s) succeeded, want an error", store.RedactURL(raw))
+			continue
+		}
+		for _, form := range []string{pw, url.QueryEscape(pw), "hun/ter2pw", "ter2pw"} {
+			if strings.Contains(err.Error(), form) {
+				t.Errorf("store.Open(%s) error %q shows the password", store.RedactURL(raw), err)
+			}
+		}
+	}
+}
