@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -14,7 +13,6 @@ import (
 // paths can be checked without ending the real test.
 type fakeTB struct {
 	testing.TB // nil: any method not overridden below panics
-	mu         sync.Mutex
 	skipped    bool
 	failed     bool
 	msg        string
@@ -26,10 +24,8 @@ func (f *fakeTB) Skipf(format string, a ...any)  { f.end(&f.skipped, format, a) 
 func (f *fakeTB) Fatalf(format string, a ...any) { f.end(&f.failed, format, a) }
 
 func (f *fakeTB) end(flag *bool, format string, a []any) {
-	f.mu.Lock()
 	*flag, f.msg = true, fmt.Sprintf(format, a...)
-	f.mu.Unlock()
-	runtime.Goexit()
+	runtime.Goexit() // as t.Skipf and t.Fatalf do
 }
 
 // runFake calls fn with a fakeTB on its own goroutine, as the testing
@@ -110,9 +106,19 @@ func TestMemcacheURLTooFewServers(t *testing.T) {
 	if f := runFake(func(tb testing.TB) { MemcacheAddrs(tb, 0) }); !f.failed {
 		t.Errorf("MemcacheAddrs(t, 0) did not fail")
 	}
+}
+
+// A malformed address in the environment is a mistake to fix, not a reason
+// to skip.
+func TestMalformedEnvFails(t *testing.T) {
+	t.Setenv("TEST_REQUIRE_STORES", "")
+	t.Setenv("TEST_REDIS_CLUSTER_ADDRS", "127.0.0.1")
+	if f := runFake(func(tb testing.TB) { RedisClusterAddrs(tb) }); !f.failed || !strings.Contains(f.msg, "TEST_REDIS_CLUSTER_ADDRS") {
+		t.Errorf("malformed TEST_REDIS_CLUSTER_ADDRS: failed=%v %q", f.failed, f.msg)
+	}
 	t.Setenv("TEST_MEMCACHE_URL", "127.0.0.1:1")
 	if f := runFake(func(tb testing.TB) { MemcacheAddrs(tb, 1) }); !f.failed || !strings.Contains(f.msg, "TEST_MEMCACHE_URL") {
-		t.Errorf("a malformed TEST_MEMCACHE_URL did not fail naming it: failed=%v %q", f.failed, f.msg)
+		t.Errorf("malformed TEST_MEMCACHE_URL: failed=%v %q", f.failed, f.msg)
 	}
 }
 
