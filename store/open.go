@@ -23,12 +23,16 @@ var (
 // knownPackages names the adapter package for each scheme this module
 // provides, so that Open can say which import is missing.
 var knownPackages = map[string]string{
-	"memory":     "github.com/stateless-go/stateless/store/memory",
-	"redis":      "github.com/stateless-go/stateless/store/redis",
-	"rediss":     "github.com/stateless-go/stateless/store/redis",
-	"memcache":   "github.com/stateless-go/stateless/store/memcache",
-	"postgres":   "github.com/stateless-go/stateless/store/postgres",
-	"postgresql": "github.com/stateless-go/stateless/store/postgres",
+	"memory":          "github.com/stateless-go/stateless/store/memory",
+	"redis":           "github.com/stateless-go/stateless/store/redis",
+	"rediss":          "github.com/stateless-go/stateless/store/redis",
+	"redis+cluster":   "github.com/stateless-go/stateless/store/redis",
+	"rediss+cluster":  "github.com/stateless-go/stateless/store/redis",
+	"redis+sentinel":  "github.com/stateless-go/stateless/store/redis",
+	"rediss+sentinel": "github.com/stateless-go/stateless/store/redis",
+	"memcache":        "github.com/stateless-go/stateless/store/memcache",
+	"postgres":        "github.com/stateless-go/stateless/store/postgres",
+	"postgresql":      "github.com/stateless-go/stateless/store/postgres",
 }
 
 // Register makes an adapter available to Open under a URL scheme (lower
