@@ -4,7 +4,8 @@
 // expired rows in the background.
 //
 // Postgres is the store for sessions that must survive a restart of the
-// store: every successful write is a committed transaction.
+// store: every successful write is a committed transaction. It needs
+// PostgreSQL 11 or later (tested with 15 and 17).
 //
 // # Schema
 //

@@ -83,6 +83,9 @@ func ParseURL(rawURL string) (*pgxpool.Config, *Options, error) {
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return nil, nil, fmt.Errorf("postgres: URL scheme is %q, want postgres or postgresql", u.Scheme)
 	}
+	if u.Fragment != "" || strings.HasSuffix(rawURL, "#") {
+		return nil, nil, errors.New("postgres: malformed URL: it has a #fragment (a # in a password must be written %23)")
+	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
 		return nil, nil, errors.New("postgres: malformed URL query")
@@ -152,17 +155,24 @@ func setParam(o *Options, name, v string) error {
 }
 
 // pgxParseMessage is the useful part of a pgx parse error, without the
-// connection string pgx quotes in it (its redaction is best effort) and
+// connection string pgx quotes in it (its redaction is best effort), and
 // without any secret that might still be in the rest.
 func pgxParseMessage(err error, secrets []string) string {
 	msg := err.Error()
 	var pce *pgconn.ParseConfigError
 	if errors.As(err, &pce) {
 		// "cannot parse `CONNSTRING`: message (cause)"
-		if _, rest, ok := strings.Cut(msg, "`: "); ok {
-			msg = rest
-		} else {
-			msg = "invalid connection settings"
+		_, rest, ok := strings.Cut(msg, "`: ")
+		if !ok {
+			return "invalid connection settings"
+		}
+		msg = rest
+		// These causes quote a part of the input, which may be a password
+		// where the URL is too broken to tell.
+		if strings.HasPrefix(msg, "failed to parse as URL") {
+			msg = "failed to parse as URL"
+		} else if strings.HasPrefix(msg, "failed to parse as keyword/value") {
+			msg = "failed to parse as keyword/value"
 		}
 	}
 	return scrub(msg, secrets)
