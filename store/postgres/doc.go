@@ -76,10 +76,17 @@
 // start before its database and turn ready when the database does. Until
 // the schema check has passed once, every call (Ping included) first tries
 // it again and returns its error, so Ping is a truthful readiness probe. New
-// fails at once when the server answers and refuses: a missing table under
-// SkipCreate, a table of the wrong shape, no permission to create it. pgx
-// reconnects by itself after the server restarts; calls made while it is
-// down fail, and later calls succeed again.
+// fails at once when the server answers and refuses: wrong credentials or
+// database name, a missing table under SkipCreate, a table of the wrong
+// shape, no permission to create it. pgx reconnects by itself after the
+// server restarts; calls made while it is down fail, and later calls succeed
+// again.
+//
+// URL parameters that neither pgx nor the store knows become server
+// settings of the store's connections. One worth knowing:
+// synchronous_commit=off lets writes return before the server has flushed
+// them to disk, which is faster, at the price that a crash of the server
+// (not a clean restart) may lose the writes of its last moments.
 //
 // # Values
 //
