@@ -1,0 +1,160 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Binaries are the two servers, built from source by BuildServers.
+type Binaries struct {
+	Ours string // examples/greeter of the stateless module
+	Peer string // bench/cmd/peer
+}
+
+// BuildServers builds both server binaries into dir. repo is the stateless
+// module's root, bench the bench module's.
+func BuildServers(ctx context.Context, repo, bench, dir string) (Binaries, error) {
+	b := Binaries{Ours: filepath.Join(dir, "greeter"), Peer: filepath.Join(dir, "peer")}
+	if err := Build(ctx, repo, "./examples/greeter", b.Ours); err != nil {
+		return b, err
+	}
+	if err := Build(ctx, bench, "./cmd/peer", b.Peer); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// Server is one running server under test.
+type Server struct {
+	Name string // "ours" or "scs"
+	Base string // http://127.0.0.1:PORT
+	Proc *Proc
+}
+
+// StartServer starts a server binary on a free loopback port over
+// storeURL and waits for /healthz. kind is "ours" (examples/greeter: store
+// URLs as given, per-request logging off) or "scs" (bench/cmd/peer:
+// "memory://" means memstore). prefix, if not empty, runs the binary under
+// it (for example taskset -c 0).
+func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instance int, prefix []string) (*Server, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var argv []string
+	switch kind {
+	case "ours":
+		argv = []string{bin, "-addr", addr, "-store", storeURL, "-log-level", "warn"}
+	case "scs":
+		if storeURL == "memory://" {
+			storeURL = "memory"
+		}
+		argv = []string{bin, "-addr", addr, "-store", storeURL}
+	default:
+		return nil, fmt.Errorf("unknown server kind %q", kind)
+	}
+	argv = append(append([]string{}, prefix...), argv...)
+	name := fmt.Sprintf("%s#%d", kind, instance)
+	p, err := Start(name, filepath.Join(logDir, fmt.Sprintf("%s-%d-%d.log", kind, instance, port)), argv, nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Name: kind, Base: "http://" + addr, Proc: p}
+	if err := WaitHTTP(ctx, p, s.Base+"/healthz", 15*time.Second); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Client is the HTTP client the drivers use for set-up and checks: enough
+// idle connections for their concurrency, and never a proxy.
+var Client = &http.Client{
+	Timeout: 30 * time.Second,
+	Transport: &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     30 * time.Second,
+	},
+}
+
+// Login does POST /session {"name":name} and returns the session token,
+// checking the contract: 201, the expected body, and the same token in the
+// "session" cookie and the X-Session-Token header.
+func Login(ctx context.Context, base, name string) (string, error) {
+	body, _ := json.Marshal(map[string]string{"name": name})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/session", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := Client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("POST %s/session: status %d: %s", base, resp.StatusCode, b)
+	}
+	var out SessionBody
+	if err := json.Unmarshal(b, &out); err != nil || out.Name != name || out.Visits != 0 {
+		return "", fmt.Errorf("POST %s/session: body %s", base, b)
+	}
+	tok := resp.Header.Get("X-Session-Token")
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == "session" {
+			cookie = c.Value
+		}
+	}
+	if tok == "" || tok != cookie {
+		return "", fmt.Errorf("POST %s/session: the X-Session-Token header (present: %v) and the session cookie (present: %v) differ", base, tok != "", cookie != "")
+	}
+	return tok, nil
+}
+
+// SessionBody is GET /session's answer.
+type SessionBody struct {
+	Name   string `json:"name"`
+	Visits int64  `json:"visits"`
+}
+
+// Get does GET base+path with the session cookie tok (none if empty) and
+// returns the status and body.
+func Get(ctx context.Context, base, path, tok string) (int, []byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if tok != "" {
+		req.Header.Set("Cookie", "session="+tok)
+	}
+	resp, err := Client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// Visits does GET /session (which itself counts one visit) and returns the
+// visits it reports.
+func Visits(ctx context.Context, base, tok string) (int64, error) {
+	code, b, err := Get(ctx, base, "/session", tok)
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("GET %s/session: status %d: %s", base, code, b)
+	}
+	var out SessionBody
+	if err := json.Unmarshal(b, &out); err != nil {
+		return 0, fmt.Errorf("GET %s/session: body %s", base, b)
+	}
+	return out.Visits, nil
+}

@@ -1,0 +1,173 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// wrkScript spreads requests over the sessions in a token file, one
+// session cookie per request, and counts answers that are not 2xx — and,
+// when given a word, 2xx answers whose body contains it (GET /greet
+// answering "World" lost its session). Arguments after "--":
+// path, token file ("-" for none), threads, word ("" for none).
+//
+// Requests are formatted once per session in init, so that the Lua cost
+// per request is a table lookup. Each thread starts at its own offset, so
+// the threads do not walk the sessions in step.
+const wrkScript = `
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local path, file, nthreads = args[1], args[2], tonumber(args[3])
+  word = args[4]
+  if word == "" then word = nil end
+  reqs = {}
+  if file ~= "-" then
+    for tok in io.lines(file) do
+      if tok ~= "" then
+        reqs[#reqs + 1] = wrk.format("GET", path, { ["Cookie"] = "session=" .. tok })
+      end
+    end
+  else
+    reqs[1] = wrk.format("GET", path)
+  end
+  n = #reqs
+  i = (id * math.floor(n / nthreads)) % n
+  non2xx = 0
+  wrong = 0
+end
+
+function request()
+  i = i + 1
+  if i > n then i = 1 end
+  return reqs[i]
+end
+
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+  elseif word and string.find(body, word, 1, true) then
+    wrong = wrong + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local a, b = 0, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("non2xx")
+    b = b + t:get("wrong")
+  end
+  io.write(string.format("BENCH non2xx=%d wrong=%d requests=%d\n", a, b, summary.requests))
+end
+`
+
+// WriteScript writes the wrk Lua script into dir and returns its path.
+func WriteScript(dir string) (string, error) {
+	p := filepath.Join(dir, "sessions.lua")
+	return p, os.WriteFile(p, []byte(wrkScript), 0o644)
+}
+
+// WriteTokens writes one token per line.
+func WriteTokens(path string, toks []string) error {
+	return os.WriteFile(path, []byte(strings.Join(toks, "\n")+"\n"), 0o644)
+}
+
+// Load is one wrk run's parameters.
+type Load struct {
+	Wrk      string // wrk binary
+	Prefix   []string
+	Script   string
+	URL      string // base URL, e.g. http://127.0.0.1:5000
+	Path     string // e.g. /greet
+	Tokens   string // token file, "" for none
+	Word     string // a 2xx body containing it counts as wrong
+	Threads  int
+	Conns    int
+	Duration time.Duration
+}
+
+// Result is what one wrk run measured.
+type Result struct {
+	ReqPerSec    float64
+	Requests     int64
+	Non2xx       int64 // counted by the script: every status outside 200–299
+	Wrong        int64 // 2xx with the wrong body
+	SocketErrors int64 // connect + read + write + timeout
+	P50, P99     time.Duration
+	Output       string
+}
+
+// Bad is the number of requests that did not get a right answer.
+func (r Result) Bad() int64 { return r.Non2xx + r.Wrong + r.SocketErrors }
+
+// Run runs wrk once.
+func (l Load) Run(ctx context.Context) (Result, error) {
+	tokens := l.Tokens
+	if tokens == "" {
+		tokens = "-"
+	}
+	argv := append(append([]string{}, l.Prefix...), l.Wrk,
+		"-t"+strconv.Itoa(l.Threads), "-c"+strconv.Itoa(l.Conns),
+		"-d"+strconv.Itoa(max(1, int(l.Duration.Round(time.Second)/time.Second)))+"s",
+		"--latency", "--timeout", "10s",
+		"-s", l.Script, l.URL+l.Path, "--", l.Path, tokens, strconv.Itoa(l.Threads), l.Word)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	out, err := cmd.CombinedOutput()
+	res := Result{Output: string(out)}
+	if err != nil {
+		return res, fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	return res, res.parse()
+}
+
+var (
+	reRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reBench  = regexp.MustCompile(`BENCH non2xx=(\d+) wrong=(\d+) requests=(\d+)`)
+	reSocket = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	reP      = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([0-9.]+)(us|ms|s)\s*$`)
+)
+
+func (r *Result) parse() error {
+	m := reRPS.FindStringSubmatch(r.Output)
+	if m == nil {
+		return fmt.Errorf("wrk output has no Requests/sec: %s", r.Output)
+	}
+	r.ReqPerSec, _ = strconv.ParseFloat(m[1], 64)
+	m = reBench.FindStringSubmatch(r.Output)
+	if m == nil {
+		return fmt.Errorf("wrk output has no BENCH line (script not run?): %s", r.Output)
+	}
+	r.Non2xx, _ = strconv.ParseInt(m[1], 10, 64)
+	r.Wrong, _ = strconv.ParseInt(m[2], 10, 64)
+	r.Requests, _ = strconv.ParseInt(m[3], 10, 64)
+	if m := reSocket.FindStringSubmatch(r.Output); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.ParseInt(s, 10, 64)
+			r.SocketErrors += n
+		}
+	}
+	for _, m := range reP.FindAllStringSubmatch(r.Output, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]
+		d := time.Duration(math.Round(v * float64(unit)))
+		if m[1] == "50" {
+			r.P50 = d
+		} else {
+			r.P99 = d
+		}
+	}
+	return nil
+}
