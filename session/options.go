@@ -80,7 +80,7 @@ type config struct {
 	idle, lifetime, touchEvery time.Duration
 	cookie                     Cookie
 	header                     string
-	vary                       string
+	vary                       []string
 	prefix                     string
 	maxSize                    int
 	maxAttempts                int
@@ -138,7 +138,7 @@ func (o *Options) config() (config, error) {
 		errs = append(errs, fmt.Errorf("header name %q is not a valid HTTP token", c.header))
 	}
 	c.header = http.CanonicalHeaderKey(c.header)
-	c.vary = "Cookie, " + c.header
+	c.vary = []string{"Cookie, " + c.header}
 	if o.KeyPrefix == "" {
 		c.prefix = "session:"
 	}

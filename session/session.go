@@ -83,6 +83,7 @@ func (m *Manager) Handler(next http.Handler) http.Handler {
 			return
 		}
 		s := &Session{m: m}
+		s.reads = s.readsBuf[:0]
 		s.token, s.fromCookie = tokenFrom(r, m.c.cookie.Name, m.c.header)
 		s.hadCookie = s.fromCookie
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, s))
@@ -116,6 +117,7 @@ type Session struct {
 	base    []entry // as stored, sorted
 
 	reads    []string // keys whose stored value this request saw
+	readsBuf [4]string
 	writes   []entry  // pending, sorted; typ 0 marks a delete
 	renew    bool
 	destroy  bool
@@ -124,6 +126,14 @@ type Session struct {
 	frozen   bool // response began: no more saves
 	retrying bool // under Retry: saving is the wrapper's job
 	conflict bool // a save met ErrConflict
+}
+
+// keyOf returns the store key of the request's token, derived once.
+func (s *Session) keyOf() string {
+	if s.key == "" && s.token != "" {
+		s.key = storeKey(s.m.c.prefix, s.token)
+	}
+	return s.key
 }
 
 // LogValue keeps tokens out of logs even when a Session is logged whole.
@@ -145,12 +155,15 @@ func (s *Session) load() {
 	}
 	s.loaded = true
 	// The response now depends on the session, so caches must key on it.
-	s.out["Vary"] = append(s.out["Vary"], s.m.c.vary)
+	if v := s.out["Vary"]; len(v) == 0 {
+		s.out["Vary"] = s.m.c.vary // shared: Header.Add copies before appending
+	} else {
+		s.out["Vary"] = append(v, s.m.c.vary[0])
+	}
 	if s.token == "" {
 		return
 	}
-	s.key = storeKey(s.m.c.prefix, s.token)
-	rec, err := s.m.st.Get(s.ctx, s.key)
+	rec, err := s.m.st.Get(s.ctx, s.keyOf())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.loadErr = err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -115,13 +116,15 @@ func (m *Manager) Retry(next http.Handler) http.Handler {
 		}
 		unlock := func() {}
 		if s.token != "" {
-			if unlock, err = m.lock(r, storeKey(m.c.prefix, s.token)); err != nil {
+			if unlock, err = m.lock(r, s.keyOf()); err != nil {
 				m.fail(w, r, err)
 				return
 			}
 		}
+		buf := bufferPool.Get().(*bufferedWriter)
+		defer bufferPool.Put(buf)
 		for attempt := 1; ; attempt++ {
-			buf := &bufferedWriter{header: http.Header{}}
+			buf.reset()
 			s.reset(buf.header)
 			if body != nil {
 				r.Body = io.NopCloser(bytes.NewReader(body))
@@ -163,7 +166,7 @@ func (s *Session) reset(out http.Header) {
 	defer s.mu.Unlock()
 	s.out = out
 	s.loaded, s.loadErr, s.exists, s.version, s.hdr, s.base = false, nil, false, 0, header{}, nil
-	s.reads, s.writes, s.renew, s.destroy, s.remember = nil, nil, false, false, 0
+	s.reads, s.writes, s.renew, s.destroy, s.remember = s.readsBuf[:0], nil, false, false, 0
 	s.frozen, s.retrying, s.conflict = false, true, false
 }
 
@@ -209,6 +212,17 @@ type bufferedWriter struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+}
+
+var bufferPool = sync.Pool{New: func() any { return &bufferedWriter{header: http.Header{}} }}
+
+func (b *bufferedWriter) reset() {
+	clear(b.header)
+	b.status = 0
+	if b.body.Cap() > 64<<10 {
+		b.body = bytes.Buffer{} // don't keep a huge response's buffer
+	}
+	b.body.Reset()
 }
 
 func (b *bufferedWriter) Header() http.Header { return b.header }

@@ -142,12 +142,15 @@ func TestBadStoreURL(t *testing.T) {
 		getenv   func(string) string
 		mentions []string
 	}{
-		{[]string{"-store", "redis://u:secret@h:6379/0"}, env(), []string{"redis", "memory", "store/redis"}},
-		{nil, env(envStore, "redis://u:secret@h:6379/0"), []string{"redis"}},
-		{[]string{"-store", "rediss://:secret@h"}, env(), []string{"rediss"}},
-		{[]string{"-store", "postgres://u:secret@h/db?sslmode=disable"}, env(), []string{"postgres"}},
+		// Registered schemes with a bad parameter: refused before any dial.
+		{[]string{"-store", "redis://u:secret@127.0.0.1:1/0?bogus=1"}, env(), []string{"redis", "bogus"}},
+		{nil, env(envStore, "redis://u:secret@127.0.0.1:1/0?bogus=1"), []string{"redis"}},
+		{[]string{"-store", "rediss://:secret@127.0.0.1:1/0?bogus=1"}, env(), []string{"rediss"}},
+		{[]string{"-store", "postgres://u:secret@127.0.0.1:1/db?sslmode=disable&reap_batch=-5"}, env(), []string{"postgres", "reap_batch"}},
+		{[]string{"-store", "memcache://127.0.0.1:1?bogus=1"}, env(), []string{"memcache", "bogus"}},
+		{[]string{"-store", "nosuch://u:secret@h:6379/0"}, env(), []string{"nosuch", "memory", "redis"}},
 		{[]string{"-store", "bogus://x"}, env(), []string{"bogus", "memory"}},
-		{[]string{"-store", "redis://u:sec%zzret@h"}, env(), []string{"redis"}},
+		{[]string{"-store", "redis://u:sec%zzret@127.0.0.1:1"}, env(), []string{"redis"}},
 		{[]string{"-store", "no-scheme-secret"}, env(), []string{"scheme", "memory"}},
 		{[]string{"-store", "memory://?max_entries=lots"}, env(), []string{"max_entries"}},
 		{[]string{"-store", "memory://u:secret@host"}, env(), []string{"memory"}},

@@ -102,9 +102,13 @@ func New(client goredis.UniversalClient, opts *Options) (*Store, error) {
 
 // Open makes a client from a URL (the forms are in the package
 // documentation) and returns a Store that owns it: Close closes the client.
-// Open checks that the server answers a PING within ctx, so a wrong address
-// or password fails at start-up rather than on the first request. No error
-// it returns contains the URL's password.
+// Open sends one PING: if the server answers with an error (a wrong
+// password, say) or ctx ends first, Open fails, so a misconfiguration shows
+// at start-up. A server that cannot be reached is not an error: a stateless
+// service should start while its store is down and turn ready when it comes
+// up; until then every call, and Ping, fails with the network error, and the
+// client reconnects by itself. No error it returns contains the URL's
+// password.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	cfg, err := parseURL(rawURL)
 	if err != nil {
@@ -121,8 +125,11 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	s.owns = true
 	if err := s.Ping(ctx); err != nil {
-		_ = client.Close()
-		return nil, err
+		var reply goredis.Error
+		if errors.As(err, &reply) || ctx.Err() != nil {
+			_ = client.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }

@@ -466,11 +466,32 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 		defer l.Close()
 		return l.Addr().String()
 	}()
+	// Nothing answers: Open succeeds (the service starts and turns ready
+	// when its store comes up), Ping fails, and neither shows the password.
 	for _, raw := range []string{
-		u.String(),
 		"redis://:" + pw + "@" + closedPort + "/0?dial_timeout=1s&max_retries=-1",
 		"redis+cluster://:" + pw + "@" + closedPort + "?dial_timeout=1s&max_retries=-1",
 		"redis://:" + pw + "@" + dead + "/0?read_timeout=100ms&max_retries=-1",
+	} {
+		s, err := store.Open(ctx, raw)
+		if err != nil {
+			t.Errorf("store.Open(%s) of an unreachable server = %v, want success", store.RedactURL(raw), err)
+			continue
+		}
+		err = s.Ping(ctx)
+		s.Close()
+		if err == nil {
+			t.Errorf("Ping of an unreachable server %s succeeded", store.RedactURL(raw))
+			continue
+		}
+		for _, form := range []string{pw, url.QueryEscape(pw)} {
+			if strings.Contains(err.Error(), form) {
+				t.Errorf("Ping error %q shows the password", err)
+			}
+		}
+	}
+	for _, raw := range []string{
+		u.String(),
 		"redis://:" + pw + "@h/0?bogus=1",
 		"redis://:" + pw + "@h,i/0",
 		"redis://u:hun/ter2pw@h/0",

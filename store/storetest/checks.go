@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,6 +278,9 @@ func casCounter(e *env) {
 						failed.CompareAndSwap(nil, &err)
 						return
 					}
+					// Let other workers run between read and write, as network
+					// latency would, so a store that loses updates shows it.
+					runtime.Gosched()
 					_, err = e.s.Replace(e.ctx, k, fmt.Appendf(nil, "%d", n+1), long, rec.Version)
 					if err == nil {
 						break
