@@ -62,9 +62,13 @@ type Record struct {
 // SessionStore is a shared key-value store with expiry and optimistic
 // concurrency, safe for concurrent use by many goroutines and many processes.
 //
-// Every method honours its context: a context that is already done, or ends
-// while the call waits, makes the call return promptly with an error for
-// which errors.Is(err, ctx.Err()) holds.
+// Every method honours its context: a context that is already done makes
+// the call return at once with an error for which errors.Is(err, ctx.Err())
+// holds. One that ends while the call waits on the network ends the call as
+// soon as the adapter's client notices: at once for pgx, at a deadline for
+// go-redis, and for a cancellation without deadline at the latest after the
+// client's read timeout (go-redis, gomemcache), whose error then matches
+// ctx.Err() too.
 //
 // Expiry rules, the same for every adapter:
 //   - ttl must be positive; zero or negative is ErrInvalid and nothing
@@ -75,9 +79,10 @@ type Record struct {
 //     backend can express; it never overflows into an error or an instant
 //     expiry.
 //   - An expired record is gone: Get, Replace and Touch answer ErrNotFound and
-//     Create succeeds. An adapter may expire a record later than asked by up
-//     to its documented resolution (memcached: one second), and never earlier
-//     than that.
+//     Create succeeds. An adapter keeps time to its documented resolution
+//     (memcached: one second, as its clock ticks in seconds; Redis: a
+//     millisecond): a record never expires more than that before its time,
+//     nor lives more than that beyond it.
 //
 // Create and Replace do not keep the caller's slice; Get returns a slice the
 // caller may keep and modify.
@@ -94,7 +99,8 @@ type SessionStore interface {
 	// Replace stores value under key only if the live record's version is
 	// version (compare-and-swap) and returns the new version. It answers
 	// ErrConflict if the version differs (the record is left as it was) and
-	// ErrNotFound if no live record is there.
+	// ErrNotFound if no live record is there. A Replace racing a Delete of
+	// the key may answer either; in both cases nothing was written.
 	Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (newVersion uint64, err error)
 
 	// Touch sets the remaining life of the live record under key to ttl,

@@ -42,9 +42,9 @@ type NewStore func(ctx context.Context) (store.SessionStore, error)
 // Options describe what an adapter declares about itself. Nil means the
 // defaults: exact expiry and no value limit below 1 MiB.
 type Options struct {
-	// TTLResolution is how much later (never earlier) than asked a record may
-	// expire: time.Second for memcached, whose clock counts whole seconds.
-	// Expiry checks wait this much longer, and allow it.
+	// TTLResolution is how far from its time a record may expire, either
+	// way: time.Second for memcached, whose clock counts whole seconds.
+	// Expiry checks wait that much longer and keep that far from the edge.
 	TTLResolution time.Duration
 	// MaxValueSize is the adapter's documented value limit in bytes, if it
 	// is below 1 MiB: a value of exactly that size must round-trip and one
