@@ -98,7 +98,11 @@ func Run(t *testing.T, newStore NewStore, opts *Options) {
 			if err != nil {
 				t.Fatalf("NewStore: %v", err)
 			}
-			t.Cleanup(func() { s.Close() })
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
 			c.fn(&env{T: t, ctx: t.Context(), s: s, o: o})
 		})
 	}
