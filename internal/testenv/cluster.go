@@ -108,28 +108,67 @@ func startCluster(t testing.TB) ([]string, error) {
 }
 
 // startClusterNode starts one cluster-enabled redis-server on a free port
-// of 127.0.0.1 and waits until it answers. Ports are picked at random and
-// retried, since another process may take one between the check and the
-// bind; the cluster bus port (port+10000) must be free too.
+// of 127.0.0.1 and waits until it answers. The cluster bus port
+// (port+10000) must be free too.
 func startClusterNode(ctx context.Context, server, cli, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
+	nodes := filepath.Join(dir, "nodes.conf")
+	port, err := startRedisProcess(ctx, server, cli, redisProcess{
+		what: "redis-server in cluster mode",
+		log:  filepath.Join(dir, "redis.log"),
+		free: func(port int) bool { return portFree(port + 10000) },
+		args: func(port int) ([]string, error) {
+			// A failed attempt may have left the node's identity behind.
+			if err := os.Remove(nodes); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+			return []string{
+				"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+				"--cluster-enabled", "yes", "--cluster-config-file", nodes,
+				"--dir", dir, "--save", "", "--appendonly", "no",
+				"--logfile", filepath.Join(dir, "redis.log"),
+			}, nil
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), nil
+}
+
+// redisProcess describes a redis-server process for startRedisProcess.
+type redisProcess struct {
+	what string              // names it in errors: "redis-server in cluster mode"
+	log  string              // its log file, quoted when it never starts
+	free func(port int) bool // nil, or whether the other ports it needs are free
+	// args gives its command line for a port; it may (re)write files the
+	// process reads, since a failed attempt may have changed them.
+	args func(port int) ([]string, error)
+}
+
+// startRedisProcess starts a redis-server (or sentinel) on a random free
+// port of 127.0.0.1, waits until it answers PING, and registers its kill
+// with Main. Ports are picked at random and retried, since another process
+// may take one between the check and the bind. On Linux the process also
+// dies with the test binary, should Main never run.
+func startRedisProcess(ctx context.Context, server, cli string, p redisProcess) (int, error) {
 	var lastErr error
 	for range 20 {
 		port := 30000 + rand.IntN(2500)
-		if !portFree(port) || !portFree(port+10000) {
-			lastErr = fmt.Errorf("ports %d and %d not both free", port, port+10000)
+		if !portFree(port) || p.free != nil && !p.free(port) {
+			lastErr = fmt.Errorf("port %d (or one it needs) not free", port)
 			continue
 		}
-		cmd := exec.Command(server,
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--dir", dir, "--save", "", "--appendonly", "no",
-			"--logfile", filepath.Join(dir, "redis.log"))
+		args, err := p.args(port)
+		if err != nil {
+			return 0, err
+		}
+		cmd := exec.Command(server, args...)
 		cmd.SysProcAttr = dieWithParent()
 		if err := cmd.Start(); err != nil {
-			return "", err
+			return 0, err
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
@@ -138,16 +177,17 @@ func startClusterNode(ctx context.Context, server, cli, dir string) (string, err
 			<-exited
 			return nil
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		if lastErr = waitPing(ctx, cli, port, exited); lastErr == nil {
 			onStop(stop)
-			return addr, nil
+			return port, nil
 		}
 		stop()
-		os.Remove(filepath.Join(dir, "nodes.conf"))
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-	return "", fmt.Errorf("redis-server in cluster mode did not start: %v\n%s", lastErr, log)
+	log, _ := os.ReadFile(p.log)
+	return 0, fmt.Errorf("%s did not start: %v\n%s", p.what, lastErr, log)
 }
 
 func portFree(port int) bool {

@@ -2,6 +2,8 @@ package testenv_test
 
 import (
 	"context"
+	"net"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/stateless-go/stateless/internal/testenv"
+	"github.com/stateless-go/stateless/store"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -65,6 +68,57 @@ func TestRedisClusterAnswers(t *testing.T) {
 	}
 	if n := masters.Load(); n != 3 {
 		t.Errorf("%d masters answered, want 3", n)
+	}
+}
+
+// TestRedisSentinelAnswers checks the Sentinel URL the way a failover
+// client uses it: the sentinel names the master, and writes through the
+// failover client land on that master.
+func TestRedisSentinelAnswers(t *testing.T) {
+	raw := testenv.RedisSentinelURL(t)
+	if again := testenv.RedisSentinelURL(t); again != raw {
+		t.Errorf("RedisSentinelURL changed: %q then %q", raw, again)
+	}
+	// net/url cannot read a host list; one from TEST_REDIS_SENTINEL_URL may
+	// list several sentinels, and the first will do.
+	rest, ok := strings.CutPrefix(raw, "redis+sentinel://")
+	authority, path, _ := strings.Cut(rest, "/")
+	hosts := authority[strings.LastIndex(authority, "@")+1:]
+	first, _, _ := strings.Cut(hosts, ",")
+	u, err := url.Parse("redis+sentinel://" + authority[:len(authority)-len(hosts)] + first + "/" + path)
+	if !ok || err != nil || strings.Trim(u.Path, "/") == "" {
+		t.Fatalf("RedisSentinelURL = %s, want redis+sentinel://[:password@]host:port/master[/db] (%v)", store.RedactURL(raw), err)
+	}
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	sentinelAddr, masterName := u.Host, segs[0]
+	if _, port, _ := net.SplitHostPort(sentinelAddr); port == "" {
+		sentinelAddr = net.JoinHostPort(sentinelAddr, "26379")
+	}
+	password, _ := u.User.Password()
+	sentinelPassword := u.Query().Get("sentinel_password")
+
+	ctx := t.Context()
+	sentinel := goredis.NewSentinelClient(&goredis.Options{Addr: sentinelAddr, Password: sentinelPassword})
+	defer sentinel.Close()
+	addr, err := sentinel.GetMasterAddrByName(ctx, masterName).Result()
+	if err != nil || len(addr) != 2 {
+		t.Fatalf("SENTINEL get-master-addr-by-name %s = %q, %v", masterName, addr, err)
+	}
+
+	c := goredis.NewFailoverClient(&goredis.FailoverOptions{
+		MasterName: masterName, SentinelAddrs: []string{sentinelAddr},
+		SentinelPassword: sentinelPassword, Password: password,
+	})
+	defer c.Close()
+	key := "testenv-" + strings.ReplaceAll(t.Name(), "/", "-")
+	if err := c.Set(ctx, key, "through sentinel", 0).Err(); err != nil {
+		t.Fatalf("SET through the failover client: %v", err)
+	}
+	defer c.Del(context.Background(), key)
+	direct := goredis.NewClient(&goredis.Options{Addr: net.JoinHostPort(addr[0], addr[1]), Password: password})
+	defer direct.Close()
+	if got, err := direct.Get(ctx, key).Result(); err != nil || got != "through sentinel" {
+		t.Errorf("GET %s on the master the sentinel names (%s) = %q, %v", key, net.JoinHostPort(addr[0], addr[1]), got, err)
 	}
 }
 

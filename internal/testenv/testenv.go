@@ -3,11 +3,12 @@
 // Every backend is found the same way, in this order:
 //
 //  1. an address the developer gave: TEST_REDIS_URL, TEST_REDIS_CLUSTER_ADDRS,
-//     TEST_MEMCACHE_URL or TEST_POSTGRES_URL;
+//     TEST_REDIS_SENTINEL_URL, TEST_MEMCACHE_URL or TEST_POSTGRES_URL;
 //  2. else a server the harness starts: a container through testcontainers-go
 //     when a Docker engine answers (image from TEST_REDIS_IMAGE,
 //     TEST_MEMCACHE_IMAGE or TEST_POSTGRES_IMAGE, default the official one), or
-//     for the Redis Cluster, three local redis-server processes;
+//     for the Redis Cluster and Sentinel, local redis-server processes (three
+//     cluster masters; a master and a sentinel);
 //  3. else the test is skipped with a message naming both ways to get one.
 //
 // TEST_REQUIRE_STORES=1 turns that skip into a failure, so CI cannot pass by
@@ -23,7 +24,8 @@
 // so that what the harness started is stopped when the tests end, pass or
 // fail. (A binary killed by a panic or a -timeout cannot clean up; on a
 // laptop testcontainers' reaper removes its containers, and CI removes
-// containers labelled org.testcontainers=true when it exits.)
+// containers labelled org.testcontainers=true when it exits. On Linux the
+// local redis-server processes die with the binary.)
 package testenv
 
 import (

@@ -79,6 +79,7 @@ func TestEnvWins(t *testing.T) {
 	t.Setenv("TEST_POSTGRES_URL", "postgres://u:p@127.0.0.1:1/db?sslmode=disable")
 	t.Setenv("TEST_MEMCACHE_URL", "memcache://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3")
 	t.Setenv("TEST_REDIS_CLUSTER_ADDRS", "127.0.0.1:1, 127.0.0.1:2,127.0.0.1:3")
+	t.Setenv("TEST_REDIS_SENTINEL_URL", "redis+sentinel://127.0.0.1:1,127.0.0.1:2/m/0")
 	if got := RedisURL(t); got != "redis://127.0.0.1:1/0" {
 		t.Errorf("RedisURL = %q", got)
 	}
@@ -90,6 +91,47 @@ func TestEnvWins(t *testing.T) {
 	}
 	if got, want := RedisClusterAddrs(t), []string{"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"}; !slices.Equal(got, want) {
 		t.Errorf("RedisClusterAddrs = %q, want %q", got, want)
+	}
+	if got := RedisSentinelURL(t); got != "redis+sentinel://127.0.0.1:1,127.0.0.1:2/m/0" {
+		t.Errorf("RedisSentinelURL = %q", got)
+	}
+}
+
+// Without redis-server on PATH the harness cannot start a Cluster or a
+// Sentinel: a skip naming the variable to set, or a failure when required.
+func TestNoRedisServer(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for _, tc := range []struct {
+		env   string
+		start func(testing.TB) (any, error)
+	}{
+		{"TEST_REDIS_CLUSTER_ADDRS", func(tb testing.TB) (any, error) { return startCluster(tb) }},
+		{"TEST_REDIS_SENTINEL_URL", func(tb testing.TB) (any, error) { return startSentinel(tb) }},
+	} {
+		for _, require := range []string{"", "1"} {
+			t.Setenv("TEST_REQUIRE_STORES", require)
+			f := runFake(func(tb testing.TB) {
+				_, err := tc.start(tb)
+				check(tb, err)
+			})
+			if f.skipped != (require == "") || f.failed != (require == "1") || !strings.Contains(f.msg, tc.env) || !strings.Contains(f.msg, "redis-server") {
+				t.Errorf("%s, TEST_REQUIRE_STORES=%q: skipped=%v failed=%v %q; want a skip (failure when required) naming %s and redis-server",
+					tc.env, require, f.skipped, f.failed, f.msg, tc.env)
+			}
+		}
+	}
+}
+
+func TestField(t *testing.T) {
+	reply := []byte("name\nmymaster\nip\n127.0.0.1\nflags\nmaster\n")
+	if got := string(field(reply, "flags")); got != "master" {
+		t.Errorf("field(flags) = %q, want master", got)
+	}
+	if got := field(reply, "mymaster"); got != nil {
+		t.Errorf("field(mymaster), a value not a key, = %q, want nil", got)
+	}
+	if got := field([]byte("flags\n"), "flags"); got != nil {
+		t.Errorf("field of a reply missing the value = %q, want nil", got)
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"math"
 	"net"
 	"net/url"
-	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,16 +98,17 @@ func TestConformanceOpen(t *testing.T) {
 	}, suiteOptions)
 }
 
+// withParam sets the query parameter k of a store URL. It leaves the part
+// before the query as it is, since net/url cannot parse a host list.
 func withParam(t testing.TB, rawURL, k, v string) string {
 	t.Helper()
-	u, err := url.Parse(rawURL)
+	base, rawQuery, _ := strings.Cut(rawURL, "?")
+	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		t.Fatalf("parse %s: %v", store.RedactURL(rawURL), err)
+		t.Fatalf("the query of %s: %v", store.RedactURL(rawURL), err)
 	}
-	q := u.Query()
 	q.Set(k, v)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return base + "?" + q.Encode()
 }
 
 func TestOpenCluster(t *testing.T) {
@@ -141,16 +142,24 @@ func TestOpenCluster(t *testing.T) {
 	}
 }
 
-// TestOpenSentinel needs a Sentinel deployment, which the test harness does
-// not start: set TEST_REDIS_SENTINEL_URL (e.g.
-// redis+sentinel://127.0.0.1:26379/mymaster/0) to run it.
+// TestConformanceSentinel runs the suite on stores opened from a Sentinel
+// URL, so every operation goes through go-redis' failover client to the
+// master the sentinels name.
+func TestConformanceSentinel(t *testing.T) {
+	t.Parallel()
+	base := testenv.RedisSentinelURL(t)
+	storetest.Run(t, func(ctx context.Context) (store.SessionStore, error) {
+		return store.Open(ctx, withParam(t, base, "prefix", testPrefix()))
+	}, suiteOptions)
+}
+
+// TestOpenSentinel checks that a store opened from a Sentinel URL writes to
+// the master the sentinel names, under the URL's prefix.
 func TestOpenSentinel(t *testing.T) {
-	u := os.Getenv("TEST_REDIS_SENTINEL_URL")
-	if u == "" {
-		t.Skip("set TEST_REDIS_SENTINEL_URL (e.g. redis+sentinel://127.0.0.1:26379/mymaster/0) to test Sentinel")
-	}
 	ctx := t.Context()
-	s, err := store.Open(ctx, withParam(t, u, "prefix", testPrefix()))
+	u := testenv.RedisSentinelURL(t)
+	prefix := testPrefix()
+	s, err := store.Open(ctx, withParam(t, u, "prefix", prefix))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -162,6 +171,49 @@ func TestOpenSentinel(t *testing.T) {
 	if rec, err := s.Get(ctx, "k"); err != nil || rec.Version != v {
 		t.Fatalf("Get through Sentinel = (%+v, %v), want version %d", rec, err, v)
 	}
+	master := sentinelMaster(t, u)
+	raw, err := master.Get(ctx, prefix+"k").Bytes()
+	if want := append(binary.BigEndian.AppendUint64(nil, v), 'v'); err != nil || !bytes.Equal(raw, want) {
+		t.Errorf("GET %sk on the master the sentinel names = (%q, %v), want %q", prefix, raw, err, want)
+	}
+}
+
+// sentinelMaster returns a client of the master that the first sentinel of
+// a redis+sentinel URL names, with the URL's credentials and database,
+// closed when the test ends.
+func sentinelMaster(t *testing.T, rawURL string) *goredis.Client {
+	t.Helper()
+	// net/url cannot read a host list: keep the first sentinel.
+	rest, ok := strings.CutPrefix(rawURL, "redis+sentinel://")
+	authority, path, _ := strings.Cut(rest, "/")
+	hosts := authority[strings.LastIndex(authority, "@")+1:]
+	first, _, _ := strings.Cut(hosts, ",")
+	u, err := url.Parse("redis://" + authority[:len(authority)-len(hosts)] + first + "/" + path)
+	if !ok || err != nil {
+		t.Fatalf("want a redis+sentinel:// URL, got %s", store.RedactURL(rawURL))
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), "26379")
+	}
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	db := 0
+	if len(segs) == 2 {
+		if db, err = strconv.Atoi(segs[1]); err != nil {
+			t.Fatalf("bad database number in %s", store.RedactURL(rawURL))
+		}
+	}
+	q := u.Query()
+	sentinel := goredis.NewSentinelClient(&goredis.Options{Addr: addr, Username: q.Get("sentinel_username"), Password: q.Get("sentinel_password")})
+	defer sentinel.Close()
+	hp, err := sentinel.GetMasterAddrByName(t.Context(), segs[0]).Result()
+	if err != nil || len(hp) != 2 {
+		t.Fatalf("SENTINEL get-master-addr-by-name %s = (%q, %v)", segs[0], hp, err)
+	}
+	password, _ := u.User.Password()
+	c := goredis.NewClient(&goredis.Options{Addr: net.JoinHostPort(hp[0], hp[1]), Username: u.User.Username(), Password: password, DB: db})
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func TestNewDoesNotOwnClient(t *testing.T) {
