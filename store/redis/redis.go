@@ -126,7 +126,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	s.owns = true
 	if err := s.Ping(ctx); err != nil {
 		var reply goredis.Error
-		if errors.As(err, &reply) || ctx.Err() != nil {
+		if errors.As(err, &reply) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			_ = client.Close()
 			return nil, err
 		}
