@@ -40,6 +40,27 @@ type Manager struct {
 	memo        *touchMemo
 	locks       [256]chan struct{}
 	undecodable atomic.Int64
+
+	errMu         sync.Mutex
+	errNext       time.Time // no store error is logged before this
+	errSuppressed int
+}
+
+// storeError logs a store failure, at most one line every few seconds: when
+// the store is down every request fails the same way, and the log must not
+// grow with the traffic. The line says how many were left out.
+func (m *Manager) storeError(ctx context.Context, msg string, err error) {
+	m.errMu.Lock()
+	now := time.Now()
+	if now.Before(m.errNext) {
+		m.errSuppressed++
+		m.errMu.Unlock()
+		return
+	}
+	n := m.errSuppressed
+	m.errNext, m.errSuppressed = now.Add(5*time.Second), 0
+	m.errMu.Unlock()
+	m.c.log.LogAttrs(ctx, slog.LevelError, msg, slog.String("error", err.Error()), slog.Int("similar_errors_not_logged", n))
 }
 
 // New returns a Manager keeping sessions in st. opts may be nil; an invalid
@@ -167,7 +188,7 @@ func (s *Session) load() {
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.loadErr = err
-			s.m.c.log.LogAttrs(s.ctx, slog.LevelError, "session: load failed", slog.String("error", err.Error()))
+			s.m.storeError(s.ctx, "session: load failed", err)
 		}
 		return
 	}
@@ -428,7 +449,7 @@ func (s *Session) touchIfDue() {
 	}
 	if err := s.m.st.Touch(s.ctx, s.key, ttl); err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			s.m.c.log.LogAttrs(s.ctx, slog.LevelWarn, "session: extending expiry failed", slog.String("error", err.Error()))
+			s.m.storeError(s.ctx, "session: extending expiry failed", err)
 		}
 		return
 	}

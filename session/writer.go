@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -74,6 +75,9 @@ func (w *responseWriter) done() {
 // fail answers with the error handler, dropping headers the handler had set
 // for the response it meant to send.
 func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, ErrConflict) && !errors.Is(err, context.Canceled) {
+		m.storeError(r.Context(), "session: save failed; answered with an error status", err)
+	}
 	clear(w.Header())
 	if m.c.onError != nil {
 		m.c.onError(w, r, err)

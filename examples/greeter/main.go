@@ -100,6 +100,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	routeRedisLogs(log, cfg.storeURL)
 
 	st, err := store.Open(ctx, cfg.storeURL)
 	if err != nil {

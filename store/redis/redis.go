@@ -107,8 +107,9 @@ func New(client goredis.UniversalClient, opts *Options) (*Store, error) {
 // at start-up. A server that cannot be reached is not an error: a stateless
 // service should start while its store is down and turn ready when it comes
 // up; until then every call, and Ping, fails with the network error, and the
-// client reconnects by itself. No error it returns contains the URL's
-// password.
+// client reconnects by itself. The PING waits at most OpenPingTimeout, so a
+// host that drops packets cannot hold up a start. No error it returns
+// contains the URL's password.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	cfg, err := parseURL(rawURL)
 	if err != nil {
@@ -124,14 +125,29 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		return nil, err
 	}
 	s.owns = true
-	if err := s.Ping(ctx); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, OpenPingTimeout)
+	defer cancel()
+	if err := s.Ping(pctx); err != nil {
 		var reply goredis.Error
-		if errors.As(err, &reply) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		if errors.As(err, &reply) || callerDone(ctx) {
 			_ = client.Close()
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// OpenPingTimeout bounds the PING of Open.
+const OpenPingTimeout = 2 * time.Second
+
+// callerDone reports whether ctx has ended, by its deadline too: a socket
+// deadline set from it can fire a moment before ctx itself says so.
+func callerDone(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // Get implements store.SessionStore with one GET.
