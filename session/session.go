@@ -139,7 +139,7 @@ type Session struct {
 
 	reads    []string // keys whose stored value this request saw
 	readsBuf [4]string
-	writes   []entry  // pending, sorted; typ 0 marks a delete
+	writes   []entry // pending, sorted; typ 0 marks a delete
 	renew    bool
 	destroy  bool
 	remember int8 // 0 unchanged, 1 on, -1 off
