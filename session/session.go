@@ -38,7 +38,7 @@ type Manager struct {
 	st          store.SessionStore
 	c           config
 	memo        *touchMemo
-	locks       [256]chan struct{}
+	locks       sessionLocks
 	undecodable atomic.Int64
 
 	errMu         sync.Mutex
@@ -74,9 +74,6 @@ func New(st store.SessionStore, opts *Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{st: st, c: c, memo: newTouchMemo()}
-	for i := range m.locks {
-		m.locks[i] = make(chan struct{}, 1)
-	}
 	return m, nil
 }
 

@@ -701,3 +701,40 @@ func TestSessionLogValueHidesToken(t *testing.T) {
 }
 
 var _ store.SessionStore = (*spy)(nil)
+
+// Retry queues the handlers of one session within an instance, and only of
+// that session: another session's request goes through meanwhile.
+func TestRetryLocksOnlyItsOwnSession(t *testing.T) {
+	m := mustManager(t, memory.New(nil), nil)
+	entered := make(chan struct{}, 2)
+	release := make(chan struct{})
+	h := m.Retry(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		if r.URL.Path == "/wait" {
+			entered <- struct{}{}
+			<-release
+		}
+		n, _ := s.GetInt("n")
+		s.SetInt("n", n+1)
+	}))
+	a := tokenOf(t, do(t, h, "GET", "/", ""))
+	b := tokenOf(t, do(t, h, "GET", "/", ""))
+	done := make(chan int, 2)
+	go func() { done <- do(t, h, "GET", "/wait", a).Code }()
+	<-entered
+	// Another session is not held up by a's handler.
+	if w := do(t, h, "GET", "/", b); w.Code != 200 {
+		t.Fatalf("session b while a is held: %d", w.Code)
+	}
+	// a's second request waits for its first.
+	go func() { done <- do(t, h, "GET", "/wait", a).Code }()
+	select {
+	case <-entered:
+		t.Fatal("two Retry handlers of one session ran at once")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if c1, c2 := <-done, <-done; c1 != 200 || c2 != 200 {
+		t.Fatalf("statuses %d %d", c1, c2)
+	}
+}

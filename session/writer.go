@@ -118,11 +118,18 @@ func (m *Manager) Retry(next http.Handler) http.Handler {
 			m.fail(w, r, err)
 			return
 		}
-		unlock := func() {}
-		if s.token != "" {
-			if unlock, err = m.lock(r, s.keyOf()); err != nil {
+		var held *sessionLock
+		key := s.keyOf()
+		if key != "" {
+			if held, err = m.locks.lock(r.Context(), key); err != nil {
 				m.fail(w, r, err)
 				return
+			}
+		}
+		unlock := func() {
+			if held != nil {
+				m.locks.unlock(key, held)
+				held = nil
 			}
 		}
 		buf := bufferPool.Get().(*bufferedWriter)
@@ -195,18 +202,51 @@ func keepBody(r *http.Request, limit int64) ([]byte, bool, error) {
 	return b, true, nil
 }
 
-// lock serialises Retry handlers of one session within this instance.
-func (m *Manager) lock(r *http.Request, key string) (func(), error) {
-	var h uint32 = 2166136261
-	for i := 0; i < len(key); i++ {
-		h = (h ^ uint32(key[i])) * 16777619
+// sessionLocks serialise Retry handlers of one session within this
+// instance, so that they queue instead of conflicting; sessions never wait
+// for one another. Entries live only while a handler holds or awaits them.
+type sessionLocks struct {
+	mu sync.Mutex
+	m  map[string]*sessionLock
+}
+
+type sessionLock struct {
+	ch   chan struct{} // one token while held
+	refs int           // holders and waiters; guarded by sessionLocks.mu
+}
+
+// lock waits for key's lock, or for the request to end.
+func (l *sessionLocks) lock(ctx context.Context, key string) (*sessionLock, error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = make(map[string]*sessionLock)
 	}
-	ch := m.locks[h%uint32(len(m.locks))]
+	e := l.m[key]
+	if e == nil {
+		e = &sessionLock{ch: make(chan struct{}, 1)}
+		l.m[key] = e
+	}
+	e.refs++
+	l.mu.Unlock()
 	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	case <-r.Context().Done():
-		return nil, r.Context().Err()
+	case e.ch <- struct{}{}:
+		return e, nil
+	case <-ctx.Done():
+		l.drop(key, e)
+		return nil, ctx.Err()
+	}
+}
+
+func (l *sessionLocks) unlock(key string, e *sessionLock) {
+	<-e.ch
+	l.drop(key, e)
+}
+
+func (l *sessionLocks) drop(key string, e *sessionLock) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.refs--; e.refs == 0 {
+		delete(l.m, key)
 	}
 }
 
