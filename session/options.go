@@ -41,6 +41,10 @@ type Options struct {
 	// MaxAttempts bounds how often a conflicting save is merged and tried
 	// again, and how often Retry runs a handler. Default 25.
 	MaxAttempts int
+	// DisableSpeculation turns off the first, speculative run of Retry
+	// handlers on the version of the session this instance last saw (see
+	// Manager.Retry); every run then starts with a store read.
+	DisableSpeculation bool
 	// MaxRetryBody is the largest request body Retry keeps so that it can
 	// run a handler again; a request with a larger body is run once and a
 	// conflict fails it. Default 1 MiB.
@@ -85,6 +89,7 @@ type config struct {
 	maxSize                    int
 	maxAttempts                int
 	maxRetryBody               int64
+	noSpeculation              bool
 	log                        *slog.Logger
 	onError                    func(http.ResponseWriter, *http.Request, error)
 }
@@ -97,6 +102,7 @@ func (o *Options) config() (config, error) {
 		idle: o.IdleTimeout, lifetime: o.Lifetime, touchEvery: o.TouchInterval,
 		cookie: o.Cookie, header: o.Header, prefix: o.KeyPrefix, maxSize: o.MaxSize,
 		maxAttempts: o.MaxAttempts, maxRetryBody: o.MaxRetryBody, log: o.Logger, onError: o.ErrorHandler,
+		noSpeculation: o.DisableSpeculation,
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {

@@ -37,7 +37,8 @@ var (
 type Manager struct {
 	st          store.SessionStore
 	c           config
-	memo        *touchMemo
+	touched     *boundedMap[int64]        // when this instance last touched a session (Unix ms)
+	cache       *boundedMap[cachedRecord] // nil when speculation is off
 	locks       sessionLocks
 	undecodable atomic.Int64
 
@@ -73,7 +74,10 @@ func New(st store.SessionStore, opts *Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{st: st, c: c, memo: newTouchMemo()}
+	m := &Manager{st: st, c: c, touched: newBoundedMap[int64](touchedGen)}
+	if !c.noSpeculation {
+		m.cache = newBoundedMap[cachedRecord](cacheGen)
+	}
 	return m, nil
 }
 
@@ -141,9 +145,11 @@ type Session struct {
 	destroy  bool
 	remember int8 // 0 unchanged, 1 on, -1 off
 
-	frozen   bool // response began: no more saves
-	retrying bool // under Retry: saving is the wrapper's job
-	conflict bool // a save met ErrConflict
+	frozen      bool // response began: no more saves
+	retrying    bool // under Retry: saving is the wrapper's job
+	attempt     int  // which run of a Retry handler this is
+	speculative bool // loaded from this instance's cache, not yet confirmed
+	conflict    bool // a save met ErrConflict
 }
 
 // keyOf returns the store key of the request's token, derived once.
@@ -181,13 +187,21 @@ func (s *Session) load() {
 	if s.token == "" {
 		return
 	}
-	rec, err := s.m.st.Get(s.ctx, s.keyOf())
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			s.loadErr = err
-			s.m.storeError(s.ctx, "session: load failed", err)
+	var rec store.Record
+	if c, ok := s.speculate(); ok {
+		rec, s.speculative = store.Record{Value: c.value, Version: c.version}, true
+	} else {
+		var err error
+		if rec, err = s.m.st.Get(s.ctx, s.keyOf()); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				s.m.forget(s.key)
+			} else {
+				s.loadErr = err
+				s.m.storeError(s.ctx, "session: load failed", err)
+			}
+			return
 		}
-		return
+		s.m.remember(s.key, rec.Version, rec.Value)
 	}
 	h, entries, err := decode(rec.Value)
 	if err != nil {
@@ -198,6 +212,52 @@ func (s *Session) load() {
 		return
 	}
 	s.exists, s.version, s.hdr, s.base = true, rec.Version, h, entries
+}
+
+// speculate returns the cached record of the session for the first run of
+// a Retry handler: the save's compare-and-swap (or, for a handler that
+// changes nothing, a version check) then tells whether it was current, and
+// if not the handler runs again on the stored record. A read-modify-write
+// thus costs one store operation when this instance served the session
+// last, instead of two.
+func (s *Session) speculate() (cachedRecord, bool) {
+	if !s.retrying || s.attempt > 1 || s.m.cache == nil {
+		return cachedRecord{}, false
+	}
+	return s.m.cache.get(s.keyOf())
+}
+
+// remember caches a record this instance read or wrote, for speculate.
+func (m *Manager) remember(key string, version uint64, value []byte) {
+	if m.cache != nil && len(value) <= maxCachedRecord {
+		m.cache.put(key, cachedRecord{version, value})
+	}
+}
+
+// forget drops what this instance knows of a session that ended.
+func (m *Manager) forget(key string) {
+	m.touched.forget(key)
+	if m.cache != nil {
+		m.cache.forget(key)
+	}
+}
+
+// validate checks, for a speculative run that changed nothing, that the
+// cached record it read was the stored one.
+func (s *Session) validate() error {
+	rec, err := s.m.st.Get(s.ctx, s.key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.m.forget(s.key)
+		return s.conflicted("the session ended")
+	case err != nil:
+		return fmt.Errorf("session: load: %w", err)
+	case rec.Version != s.version:
+		s.m.remember(s.key, rec.Version, rec.Value)
+		return s.conflicted("it changed")
+	}
+	s.speculative = false
+	return nil
 }
 
 // logUndecodable logs the first session that cannot be decoded, then only
@@ -437,7 +497,10 @@ func (s *Session) touchIfDue() {
 	}
 	now := time.Now().UnixMilli()
 	every := s.m.c.touchEvery.Milliseconds()
-	if now-s.hdr.written < every || now-s.m.memo.last(s.key) < every {
+	if now-s.hdr.written < every {
+		return
+	}
+	if last, _ := s.m.touched.get(s.key); now-last < every {
 		return
 	}
 	ttl, ok := s.ttl(now)
@@ -450,12 +513,18 @@ func (s *Session) touchIfDue() {
 		}
 		return
 	}
-	s.m.memo.note(s.key, now)
+	s.m.touched.put(s.key, now)
 }
 
 // save writes pending changes. s.mu must be held.
 func (s *Session) save() error {
-	if !s.loaded || !s.pending() {
+	if !s.loaded {
+		return nil
+	}
+	if !s.pending() {
+		if s.speculative {
+			return s.validate()
+		}
 		return nil
 	}
 	if s.loadErr != nil {
@@ -480,7 +549,7 @@ func (s *Session) saveDestroy() error {
 		if err := s.m.st.Delete(s.ctx, s.key); err != nil {
 			return fmt.Errorf("session: destroy: %w", err)
 		}
-		s.m.memo.forget(s.key)
+		s.m.forget(s.key)
 	}
 	if s.hadCookie || s.exists {
 		s.setCookie("", -1)
@@ -533,7 +602,9 @@ func (s *Session) saveReplace() error {
 		case err == nil:
 			cookieChanged := (h.flags^s.hdr.flags)&flagPersist != 0
 			s.version, s.hdr, s.base, s.writes, s.remember = v, h, entries, nil, 0
-			s.m.memo.note(s.key, now)
+			s.speculative = false
+			s.m.touched.put(s.key, now)
+			s.m.remember(s.key, v, val)
 			if cookieChanged {
 				s.sendToken(now)
 			}
@@ -545,6 +616,7 @@ func (s *Session) saveReplace() error {
 		case errors.Is(err, store.ErrConflict):
 			return s.conflicted("too many concurrent changes")
 		case errors.Is(err, store.ErrNotFound):
+			s.m.forget(s.key)
 			return s.conflicted("the session ended")
 		default:
 			return fmt.Errorf("session: save: %w", err)
@@ -568,6 +640,7 @@ func (s *Session) refresh() error {
 	if err != nil || h.flags&flagTombstone != 0 {
 		return s.conflicted("the session ended")
 	}
+	s.m.remember(s.key, rec.Version, rec.Value)
 	for _, k := range s.reads {
 		if k == "\x00all" {
 			if !sameEntries(s.base, entries) {
@@ -580,7 +653,7 @@ func (s *Session) refresh() error {
 			return s.conflicted("values it read were changed")
 		}
 	}
-	s.version, s.hdr, s.base = rec.Version, h, entries
+	s.version, s.hdr, s.base, s.speculative = rec.Version, h, entries, false
 	return nil
 }
 
@@ -630,11 +703,12 @@ func (s *Session) saveNew() error {
 				}
 				continue
 			}
-			s.m.memo.forget(s.key)
+			s.m.forget(s.key)
 		}
 		s.token, s.key, s.exists, s.version, s.hdr, s.base = token, key, true, v, h, entries
-		s.writes, s.renew, s.remember = nil, false, 0
-		s.m.memo.note(key, now)
+		s.writes, s.renew, s.remember, s.speculative = nil, false, 0, false
+		s.m.touched.put(key, now)
+		s.m.remember(key, v, val)
 		s.sendToken(now)
 		return nil
 	}

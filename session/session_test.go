@@ -738,3 +738,94 @@ func TestRetryLocksOnlyItsOwnSession(t *testing.T) {
 		t.Fatalf("statuses %d %d", c1, c2)
 	}
 }
+
+// A read-modify-write under Retry costs one store operation when this
+// instance served the session last: the first run starts from its copy and
+// the compare-and-swap confirms it.
+func TestRetrySpeculationCostsOneStoreOperation(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		sp := newSpy(nil)
+		m := mustManager(t, sp, &session.Options{DisableSpeculation: off})
+		h := m.Retry(counter(nil))
+		tok := tokenOf(t, do(t, h, "GET", "/", ""))
+		do(t, h, "GET", "/", tok)
+		sp.total()
+		if got := do(t, h, "GET", "/", tok).Body.String(); got != "3" {
+			t.Fatalf("third count = %q", got)
+		}
+		want := map[string]int{"Replace": 1}
+		if off {
+			want = map[string]int{"Get": 1, "Replace": 1}
+		}
+		if _, ops := sp.total(); fmt.Sprint(ops) != fmt.Sprint(want) {
+			t.Errorf("DisableSpeculation=%v: store operations %v, want %v", off, ops, want)
+		}
+	}
+}
+
+// A stale copy costs a second run, never a wrong answer: instance a's copy
+// is old after b counted, and a read-only Retry handler on a is checked too.
+func TestRetrySpeculationSeesOtherInstances(t *testing.T) {
+	st := memory.New(nil)
+	ma, mb := mustManager(t, st, nil), mustManager(t, st, nil)
+	var runs atomic.Int64
+	a, b := ma.Retry(counter(&runs)), mb.Retry(counter(nil))
+	peek := ma.Retry(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := session.From(r.Context()).GetInt("n")
+		fmt.Fprint(w, n)
+	}))
+	tok := tokenOf(t, do(t, a, "GET", "/", "")) // n=1, cached on a
+	for range 3 {
+		do(t, b, "GET", "/", tok) // n=4
+	}
+	if got := do(t, peek, "GET", "/", tok).Body.String(); got != "4" {
+		t.Errorf("read-only Retry handler on a stale copy answered %q, want 4", got)
+	}
+	runs.Store(0)
+	if got := do(t, a, "GET", "/", tok).Body.String(); got != "5" {
+		t.Errorf("count on a after b counted = %q, want 5", got)
+	}
+	// The peek refreshed a's copy, so this one needed a single run.
+	if runs.Load() != 1 {
+		t.Errorf("handler ran %d times, want 1", runs.Load())
+	}
+	do(t, b, "GET", "/", tok) // n=6; a's copy is stale again
+	runs.Store(0)
+	if got := do(t, a, "GET", "/", tok).Body.String(); got != "7" {
+		t.Errorf("count on a = %q, want 7", got)
+	}
+	if runs.Load() != 2 {
+		t.Errorf("handler ran %d times on a stale copy, want 2", runs.Load())
+	}
+}
+
+// A session that ended on another instance is not brought back by a stale
+// copy.
+func TestRetrySpeculationAfterLogoutElsewhere(t *testing.T) {
+	st := memory.New(nil)
+	ma, mb := mustManager(t, st, nil), mustManager(t, st, nil)
+	who := func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		n, ok := s.GetInt("n")
+		if !ok {
+			http.Error(w, "no session", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/count" {
+			s.SetInt("n", n+1)
+		}
+		fmt.Fprint(w, n)
+	}
+	a := ma.Retry(http.HandlerFunc(who))
+	logout := mb.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		session.From(r.Context()).Destroy()
+	}))
+	tok := tokenOf(t, do(t, ma.Retry(counter(nil)), "GET", "/", ""))
+	do(t, a, "GET", "/count", tok) // a caches the session
+	do(t, logout, "GET", "/", tok)
+	for _, path := range []string{"/peek", "/count"} {
+		if w := do(t, a, "GET", path, tok); w.Code != http.StatusUnauthorized {
+			t.Errorf("%s after logout on another instance: %d %q, want 401", path, w.Code, w.Body)
+		}
+	}
+}

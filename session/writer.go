@@ -95,6 +95,13 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
 // it was saved. Within one instance, Retry handlers of the same session run
 // one at a time, so conflicts come only from other instances.
 //
+// The first run is speculative: it starts from the version of the session
+// this instance last read or wrote, if it still has it, without a store
+// read; the save's compare-and-swap (or, when the handler changed nothing, a
+// version check) confirms it, and a stale copy just means one more run. So
+// a read-modify-write costs a single store operation while one instance
+// serves a session, and never returns a stale answer.
+//
 // Use it for read-modify-write routes whose only side effect is the session
 // (a counter, a cart). The request body is kept for the re-runs, up to
 // Options.MaxRetryBody; streaming responses are held until the handler
@@ -136,7 +143,7 @@ func (m *Manager) Retry(next http.Handler) http.Handler {
 		defer bufferPool.Put(buf)
 		for attempt := 1; ; attempt++ {
 			buf.reset()
-			s.reset(buf.header)
+			s.reset(buf.header, attempt)
 			if body != nil {
 				r.Body = io.NopCloser(bytes.NewReader(body))
 			}
@@ -172,13 +179,14 @@ func (m *Manager) Retry(next http.Handler) http.Handler {
 
 // reset readies the session for a fresh run of a Retry handler: loaded
 // anew, no changes, token headers going to out.
-func (s *Session) reset(out http.Header) {
+func (s *Session) reset(out http.Header, attempt int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.out = out
 	s.loaded, s.loadErr, s.exists, s.version, s.hdr, s.base = false, nil, false, 0, header{}, nil
 	s.reads, s.writes, s.renew, s.destroy, s.remember = s.readsBuf[:0], nil, false, false, 0
 	s.frozen, s.retrying, s.conflict = false, true, false
+	s.attempt, s.speculative = attempt, false
 }
 
 // keepBody reads the request body into memory so it can be replayed, if it
