@@ -135,10 +135,27 @@ func TestField(t *testing.T) {
 	}
 }
 
+// Too few servers listed and no engine to start the rest: skip, or fail
+// when servers are required. (With an engine, the rest are containers.)
 func TestMemcacheURLTooFewServers(t *testing.T) {
 	t.Setenv("TEST_MEMCACHE_URL", "memcache://127.0.0.1:1")
+	memcached.Lock()
+	saved, savedErr := memcached.addrs, memcached.err
+	memcached.addrs, memcached.err = nil, nil
+	memcached.Unlock()
+	realDocker := dockerErr
+	dockerErr = func() error { return errors.New("no engine in this test") }
+	t.Cleanup(func() {
+		dockerErr = realDocker
+		memcached.Lock()
+		memcached.addrs, memcached.err = saved, savedErr
+		memcached.Unlock()
+	})
 	for _, require := range []string{"", "1"} {
 		t.Setenv("TEST_REQUIRE_STORES", require)
+		memcached.Lock()
+		memcached.err = nil // the first round's failure is remembered
+		memcached.Unlock()
 		f := runFake(func(tb testing.TB) { MemcacheAddrs(tb, 2) })
 		if f.skipped != (require == "") || f.failed != (require == "1") || !strings.Contains(f.msg, "lists 1") {
 			t.Errorf("TEST_REQUIRE_STORES=%q: skipped=%v failed=%v %q", require, f.skipped, f.failed, f.msg)
