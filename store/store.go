@@ -140,6 +140,22 @@ func CheckTTL(ttl time.Duration) error {
 	return nil
 }
 
+// CheckWrite checks the arguments of a Create or Replace: the key (see
+// CheckKey), the ttl (see CheckTTL) and the value's size against limit, in
+// bytes (0: no limit), which it reports as ErrTooLarge with both sizes.
+func CheckWrite(key string, value []byte, ttl time.Duration, limit int) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if err := CheckTTL(ttl); err != nil {
+		return err
+	}
+	if limit > 0 && len(value) > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(value), limit)
+	}
+	return nil
+}
+
 // NewVersion returns a random, non-zero version for a new write. Adapters
 // that cannot keep a counter per key (most of them) use it so that versions
 // are never reused: two draws collide with probability 2⁻⁶⁴.

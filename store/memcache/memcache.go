@@ -181,16 +181,10 @@ func (s *Store) check(ctx context.Context, key string) error {
 }
 
 func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := s.check(ctx, key); err != nil {
+	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	if err := store.CheckTTL(ttl); err != nil {
-		return err
-	}
-	if len(value) > s.maxValue {
-		return fmt.Errorf("%w: %d bytes, limit %d", store.ErrTooLarge, len(value), s.maxValue)
-	}
-	return nil
+	return store.CheckWrite(key, value, ttl, s.maxValue)
 }
 
 // Get implements store.SessionStore with one "gets".

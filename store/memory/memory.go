@@ -158,13 +158,7 @@ func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl ti
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	if err := store.CheckTTL(ttl); err != nil {
-		return err
-	}
-	if s.maxValue > 0 && len(value) > s.maxValue {
-		return fmt.Errorf("%w: %d bytes, limit %d", store.ErrTooLarge, len(value), s.maxValue)
-	}
-	return nil
+	return store.CheckWrite(key, value, ttl, s.maxValue)
 }
 
 // Get implements store.SessionStore.

@@ -198,16 +198,7 @@ func (s *Store) begin(ctx context.Context, check error) error {
 }
 
 func (s *Store) checkWrite(key string, value []byte, ttl time.Duration) error {
-	if err := store.CheckKey(key); err != nil {
-		return err
-	}
-	if err := store.CheckTTL(ttl); err != nil {
-		return err
-	}
-	if len(value) > s.opts.MaxValueSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", store.ErrTooLarge, len(value), s.opts.MaxValueSize)
-	}
-	return nil
+	return store.CheckWrite(key, value, ttl, s.opts.MaxValueSize)
 }
 
 // Get implements store.SessionStore.

@@ -322,13 +322,7 @@ func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl ti
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	if err := store.CheckTTL(ttl); err != nil {
-		return err
-	}
-	if len(value) > s.maxValue {
-		return fmt.Errorf("%w: %d bytes, limit %d", store.ErrTooLarge, len(value), s.maxValue)
-	}
-	return nil
+	return store.CheckWrite(key, value, ttl, s.maxValue)
 }
 
 // expiry converts a positive ttl to what Redis can express: whole
