@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,9 +28,6 @@ var (
 	// ErrTooLarge: the encoded session is over Options.MaxSize. Nothing was
 	// saved.
 	ErrTooLarge = errors.New("session: too large")
-	// ErrFrozen: a change made after the response began, when it could no
-	// longer be saved before the client saw a status. It is dropped.
-	ErrFrozen = errors.New("session: changed after the response began")
 )
 
 // Manager is the session middleware over one store. Create it with New; it
@@ -357,11 +355,9 @@ func (s *Session) Keys() []string {
 func (s *Session) set(key string, typ byte, raw []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.frozen {
-		s.m.c.log.LogAttrs(s.ctx, slog.LevelError, "session: change dropped: the response had begun", slog.String("key", key))
+	if !s.changeable("a change of " + strconv.Quote(key)) {
 		return
 	}
-	s.load()
 	e := entry{key: key, typ: typ, raw: raw}
 	i, found := slices.BinarySearchFunc(s.writes, key, func(e entry, k string) int { return strings.Compare(e.key, k) })
 	if found {
@@ -400,6 +396,18 @@ func (s *Session) SetTime(key string, value time.Time) { s.set(key, typeTime, ra
 // Delete removes the value under key.
 func (s *Session) Delete(key string) { s.set(key, 0, nil) }
 
+// changeable loads the session for a change, or, once the response has
+// begun and the change can no longer be saved before the client sees a
+// status, logs that what was dropped and reports false. s.mu must be held.
+func (s *Session) changeable(what string) bool {
+	if s.frozen {
+		s.m.c.log.LogAttrs(s.ctx, slog.LevelError, "session: change dropped: the response had begun", slog.String("change", what))
+		return false
+	}
+	s.load()
+	return true
+}
+
 // Renew gives the session a new token, keeping its values, and kills the
 // old token: call it when the user logs in or gains privileges, so that a
 // token planted before login (session fixation) is worth nothing. With no
@@ -408,12 +416,9 @@ func (s *Session) Delete(key string) { s.set(key, 0, nil) }
 func (s *Session) Renew() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.frozen {
-		s.m.c.log.LogAttrs(s.ctx, slog.LevelError, "session: Renew dropped: the response had begun")
-		return
+	if s.changeable("Renew") {
+		s.renew, s.destroy = true, false
 	}
-	s.load()
-	s.renew, s.destroy = true, false
 }
 
 // Destroy ends the session (log out): its record is deleted, so its token is
@@ -422,12 +427,9 @@ func (s *Session) Renew() {
 func (s *Session) Destroy() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.frozen {
-		s.m.c.log.LogAttrs(s.ctx, slog.LevelError, "session: Destroy dropped: the response had begun")
-		return
+	if s.changeable("Destroy") {
+		s.destroy, s.renew, s.writes = true, false, nil
 	}
-	s.load()
-	s.destroy, s.renew, s.writes = true, false, nil
 }
 
 // RememberMe chooses a persistent cookie (true: it lasts until the session's
@@ -436,10 +438,9 @@ func (s *Session) Destroy() {
 func (s *Session) RememberMe(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.frozen {
+	if !s.changeable("RememberMe") {
 		return
 	}
-	s.load()
 	if on {
 		s.remember = 1
 	} else {
