@@ -6,7 +6,8 @@
 //     TEST_REDIS_SENTINEL_URL, TEST_MEMCACHE_URL or TEST_POSTGRES_URL;
 //  2. else a server the harness starts: a container through testcontainers-go
 //     when a Docker engine answers (image from TEST_REDIS_IMAGE,
-//     TEST_MEMCACHE_IMAGE or TEST_POSTGRES_IMAGE, default the official one), or
+//     TEST_MEMCACHE_IMAGE or TEST_POSTGRES_IMAGE, default the official one;
+//     an image the engine does not have is pulled only if TEST_PULL_IMAGES=1), or
 //     for the Redis Cluster and Sentinel, local redis-server processes (three
 //     cluster masters; a master and a sentinel);
 //  3. else the test is skipped with a message naming both ways to get one.
@@ -32,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"os"
 	"strings"
 	"sync"
@@ -140,6 +142,29 @@ var dockerErr = sync.OnceValue(func() (err error) {
 	return p.Health(ctx) // Health closes p
 })
 
+// imageAvailable refuses to start a container from an image the engine does
+// not have unless TEST_PULL_IMAGES=1: tests do not reach for a registry on
+// their own (many machines have none, and a pull is a download the person
+// running go test did not ask for).
+func imageAvailable(image, imageEnv string) error {
+	if v := os.Getenv("TEST_PULL_IMAGES"); v != "" && v != "0" && v != "false" {
+		return nil
+	}
+	p, err := testcontainers.NewDockerProvider()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_, err = p.Client().ImageInspect(ctx, image)
+	if cerrdefs.IsNotFound(err) {
+		return unavailable("image %s is not on this Docker engine: pull it (docker pull %s) or set TEST_PULL_IMAGES=1 to let the tests pull it, "+
+			"or build the registry-free look-alikes with .ci/images/build-lookalike-images.sh and set %s (e.g. lookalike/…)", image, image, imageEnv)
+	}
+	return err
+}
+
 // needDocker returns an unavailableError naming both ways to get a backend
 // when no Docker engine answers, and refuses to start a container in a
 // binary whose TestMain would not stop it.
@@ -172,6 +197,10 @@ func imageFor(env, def string) string {
 func startContainer[C testcontainers.Container](t testing.TB, what, imageEnv, def string, start func(ctx context.Context, image string) (C, error)) (C, error) {
 	t.Helper()
 	image := imageFor(imageEnv, def)
+	if err := imageAvailable(image, imageEnv); err != nil {
+		var zero C
+		return zero, err
+	}
 	t.Logf("testenv: starting %s container from image %s (shared by this test binary)", what, image)
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
