@@ -140,7 +140,7 @@ func RedactURL(rawURL string) string {
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k := range q {
-			if secretParam(k) {
+			if SecretParam(k) {
 				q[k] = []string{"xxxxx"}
 			}
 		}
@@ -155,7 +155,10 @@ func RedactURL(rawURL string) string {
 	return r
 }
 
-func secretParam(name string) bool {
+// SecretParam reports whether a URL query parameter of this name holds a
+// secret that RedactURL hides (password, sslpassword, token, ...): adapters
+// and programs that scrub errors use it to agree with RedactURL.
+func SecretParam(name string) bool {
 	n := strings.ToLower(name)
 	for _, w := range []string{"pass", "secret", "token", "key"} {
 		if strings.Contains(n, w) {

@@ -3,6 +3,8 @@ package main
 import (
 	"net/url"
 	"strings"
+
+	"github.com/stateless-go/stateless/store"
 )
 
 // scrub replaces in msg every secret the store URL holds: the userinfo
@@ -30,7 +32,7 @@ func scrub(msg, rawURL string) string {
 		secrets = append(secrets, pw, url.PathEscape(pw), url.QueryEscape(pw))
 	}
 	for k, vs := range u.Query() {
-		if secretName(k) {
+		if store.SecretParam(k) {
 			for _, v := range vs {
 				if v != "" {
 					secrets = append(secrets, v, url.QueryEscape(v))
@@ -46,14 +48,4 @@ func replaceAll(msg string, secrets []string) string {
 		msg = strings.ReplaceAll(msg, s, "xxxxx")
 	}
 	return msg
-}
-
-func secretName(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range []string{"pass", "secret", "token", "key"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
 }

@@ -196,7 +196,7 @@ func secretsOf(rawURL string) []string {
 	}
 	if q, err := url.ParseQuery(u.RawQuery); err == nil {
 		for k, vs := range q {
-			if secretParam(k) {
+			if store.SecretParam(k) {
 				for _, v := range vs {
 					add(v)
 				}
@@ -204,18 +204,6 @@ func secretsOf(rawURL string) []string {
 		}
 	}
 	return out
-}
-
-// secretParam matches the parameter names store.RedactURL hides
-// (password, sslpassword, ...).
-func secretParam(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range []string{"pass", "secret", "token", "key"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
 }
 
 // scrub replaces every secret in msg.
