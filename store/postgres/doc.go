@@ -70,6 +70,19 @@
 // store.ErrConflict from store.ErrNotFound; Touch updates expires_at alone;
 // Delete deletes.
 //
+// Replace calls that arrive while others are in flight share a statement
+// (group commit by the client): a call that finds a free batch slot (half
+// the pool's connections, at least one) runs at once, alone; calls that
+// find every slot busy queue, and the next batch takes up to 64 of them (at
+// most 1 MiB of values; a value of 64 KiB or more always runs alone) in one
+// round trip and one commit. Each call still gets its own outcome, after its
+// change is committed, and a call whose context ends while it waits in the
+// queue leaves it. A batch locks its rows in key order before it updates
+// any, so batches from any number of instances never deadlock; a batch the
+// server refuses is run again one call at a time. Under load this cuts
+// round trips and WAL flushes per Replace several-fold; a quiet store sees
+// no change.
+//
 // # Availability
 //
 // New and Open succeed when the server cannot be reached: a service may

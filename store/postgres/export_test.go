@@ -1,5 +1,10 @@
 package postgres
 
+import (
+	"context"
+	"time"
+)
+
 // Hooks for the external tests.
 
 // Interval is interval, the ttl sent to the server.
@@ -8,3 +13,68 @@ var Interval = interval
 // ReapBatches returns how many reaping statements s has run, by Reap or
 // by its background reaper.
 func ReapBatches(s *Store) int64 { return s.reapBatches.Load() }
+
+// BatchStats returns how many Replace statements carried more than one
+// call, and how many of those the server refused so that their calls ran
+// one by one.
+func BatchStats(s *Store) (batches, fallbacks int64) {
+	return s.batchesRun.Load(), s.batchFallbacks.Load()
+}
+
+// BatchLimit returns how many Replace batches s runs at once.
+func BatchLimit(s *Store) int { return s.batch.limit }
+
+// BatchCall is one Replace for RunBatch.
+type BatchCall struct {
+	Key        string
+	Value      []byte
+	TTL        time.Duration
+	Version    uint64 // the version held
+	NewVersion uint64
+}
+
+// RunBatch sends calls as one batch, as the batcher would, and returns
+// each call's outcome code (0 not found, 1 replaced, 2 conflict) or the
+// batch's error.
+func RunBatch(ctx context.Context, s *Store, calls []BatchCall) ([]int32, error) {
+	ops := make([]*replaceOp, len(calls))
+	for i, c := range calls {
+		ops[i] = &replaceOp{ctx: ctx, key: []byte(c.Key), value: nonNil(c.Value),
+			newVersion: int64(c.NewVersion), ttl: interval(c.TTL), old: int64(c.Version)}
+	}
+	s.runBatch(append([]*replaceOp(nil), ops...)) // runBatch sorts its slice
+	out := make([]int32, len(ops))
+	for i, op := range ops {
+		if op.err != nil {
+			return nil, op.err
+		}
+		out[i] = op.outcome
+	}
+	return out, nil
+}
+
+// BreakBatchStatement makes every batch statement of s fail on the server,
+// as a statement the server refuses would.
+func BreakBatchStatement(s *Store) {
+	s.sql.replaceBatch = `SELECT 1/0 FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::interval[], $5::bigint[])`
+}
+
+// HoldBatchSlots takes every batch slot of s, so that Replace calls queue,
+// until release is called.
+func HoldBatchSlots(s *Store) (pending func() int, release func()) {
+	s.batch.mu.Lock()
+	held := s.batch.limit - s.batch.busy
+	s.batch.busy += held
+	s.batch.mu.Unlock()
+	pending = func() int {
+		s.batch.mu.Lock()
+		defer s.batch.mu.Unlock()
+		return len(s.batch.pending)
+	}
+	release = func() {
+		for range held {
+			s.batch.handOff()
+		}
+	}
+	return pending, release
+}

@@ -84,8 +84,16 @@ type Store struct {
 	stopReaper context.CancelFunc
 	reaperDone chan struct{}
 
-	// reapBatches counts reaping statements run, for tests.
-	reapBatches atomic.Int64
+	// batch groups concurrent Replace calls (batch.go).
+	batch batcher
+
+	// reapBatches counts reaping statements run; batchesRun, Replace
+	// statements that carried more than one call; batchFallbacks, batches
+	// the server refused and that were run again one call at a time. For
+	// tests and benchmarks.
+	reapBatches    atomic.Int64
+	batchesRun     atomic.Int64
+	batchFallbacks atomic.Int64
 }
 
 var _ store.SessionStore = (*Store)(nil)
@@ -153,6 +161,7 @@ func newStore(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 		sql:        newStatements(table),
 		schemaLock: make(chan struct{}, 1),
 		reaperDone: make(chan struct{}),
+		batch:      batcher{limit: batchLimit(pool)},
 	}, nil
 }
 
@@ -256,10 +265,16 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 		return 0, err
 	}
 	newVersion := store.NewVersion()
-	var outcome int32
-	err := s.pool.QueryRow(ctx, s.sql.replace, []byte(key), nonNil(value), int64(newVersion), interval(ttl), int64(version)).Scan(&outcome)
+	outcome, err := s.batchReplace(&replaceOp{
+		ctx:        ctx,
+		key:        []byte(key),
+		value:      nonNil(value),
+		newVersion: int64(newVersion),
+		ttl:        interval(ttl),
+		old:        int64(version),
+	})
 	if err != nil {
-		return 0, s.fail("replace", err)
+		return 0, err
 	}
 	switch outcome {
 	case replaceDone:

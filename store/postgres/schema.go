@@ -39,8 +39,8 @@ func parseTable(name string) (pgx.Identifier, error) {
 // statements holds the SQL of every operation, built once from the
 // sanitized table name; all data travels as parameters.
 type statements struct {
-	get, create, replace, touch, del, reap string
-	createTable, createIndex               string
+	get, create, replace, replaceBatch, touch, del, reap string
+	createTable, createIndex                             string
 }
 
 func newStatements(t string) statements {
@@ -71,6 +71,35 @@ SELECT CASE
 	WHEN EXISTS (SELECT 1 FROM ` + t + ` WHERE key = $1 AND expires_at > now()) THEN 2
 	ELSE 0
 END`,
+
+		// Many Replaces in one statement (batch.go). $1..$5 are arrays,
+		// one element per call: key, value, new version, ttl, old
+		// version; no key twice. l locks the rows in key order before u
+		// updates any of them (u joins l, so it only touches rows l has
+		// locked), which keeps concurrent batches from deadlocking. The
+		// outcomes come back in the order of the arrays, coded as in
+		// replace; a row l finds live but u did not update had another
+		// version: a conflict. Liveness is judged once, in l, on the row
+		// as locked; u tests no expiry of its own, which leaves the
+		// planner only the primary key to find rows by (on a young table
+		// it would otherwise pick the expires_at index and scan every
+		// live row).
+		replaceBatch: `WITH i AS (
+	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::interval[], $5::bigint[])
+		WITH ORDINALITY AS i(key, value, version, ttl, old, n)
+), l AS MATERIALIZED (
+	SELECT s.key, s.expires_at > now() AS live FROM ` + t + ` s
+	WHERE s.key = ANY ($1::bytea[]) ORDER BY s.key FOR UPDATE
+), u AS (
+	UPDATE ` + t + ` s SET value = i.value, version = i.version, expires_at = now() + i.ttl
+	FROM i, l
+	WHERE s.key = ANY ($1::bytea[]) AND s.key = i.key AND l.key = i.key
+		AND l.live AND s.version = i.old
+	RETURNING s.key
+)
+SELECT CASE WHEN u.key IS NOT NULL THEN 1 WHEN l.live THEN 2 ELSE 0 END
+FROM i LEFT JOIN u ON u.key = i.key LEFT JOIN l ON l.key = i.key
+ORDER BY i.n`,
 
 		touch: `UPDATE ` + t + ` SET expires_at = now() + $2::interval WHERE key = $1 AND expires_at > now()`,
 
