@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +59,30 @@ func BenchmarkStore(b *testing.B) {
 			}
 		}
 	})
+	// Many callers at once, each on a key of its own, as a loaded service
+	// makes them: here concurrent calls share batches.
+	b.Run("ReplaceParallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(parallelCallers)
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			key := "parallel-" + strconv.FormatInt(next.Add(1), 10)
+			v, err := s.Create(ctx, key, benchValue, time.Hour)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for pb.Next() {
+				if v, err = s.Replace(ctx, key, benchValue, time.Hour, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s.Delete(ctx, key)
+		})
+	})
 }
+
+// parallelCallers × GOMAXPROCS goroutines run the parallel benchmarks.
+const parallelCallers = 16
 
 func BenchmarkRaw(b *testing.B) {
 	s := newStore(b, &postgres.Options{ReapInterval: -1}) // for its table
@@ -118,5 +142,26 @@ func BenchmarkRaw(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	b.Run("ReplaceParallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(parallelCallers)
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			n := next.Add(1)
+			key := []byte("parallel-" + strconv.FormatInt(n, 10))
+			version := int64(1)
+			if _, err := pool.Exec(ctx, create, key, benchValue, version, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			for pb.Next() {
+				tag, err := pool.Exec(ctx, replace, key, benchValue, version+1, time.Hour, version)
+				if err != nil || tag.RowsAffected() != 1 {
+					b.Fatal(err, tag)
+				}
+				version++
+			}
+			pool.Exec(ctx, `DELETE FROM `+t+` WHERE key = $1`, key)
+		})
 	})
 }
