@@ -22,7 +22,7 @@ func BatchStats(s *Store) (batches, fallbacks int64) {
 }
 
 // BatchLimit returns how many Replace batches s runs at once.
-func BatchLimit(s *Store) int { return s.batch.limit }
+func BatchLimit(s *Store) int { return s.batch.Limit }
 
 // BatchCall is one Replace for RunBatch.
 type BatchCall struct {
@@ -37,18 +37,18 @@ type BatchCall struct {
 // each call's outcome code (0 not found, 1 replaced, 2 conflict) or the
 // batch's error.
 func RunBatch(ctx context.Context, s *Store, calls []BatchCall) ([]int32, error) {
-	ops := make([]*replaceOp, len(calls))
+	cs := make([]*replaceCall, len(calls))
 	for i, c := range calls {
-		ops[i] = &replaceOp{ctx: ctx, key: []byte(c.Key), value: nonNil(c.Value),
-			newVersion: int64(c.NewVersion), ttl: interval(c.TTL), old: int64(c.Version)}
+		cs[i] = &replaceCall{Ctx: ctx, Op: replaceOp{key: []byte(c.Key), value: nonNil(c.Value),
+			newVersion: int64(c.NewVersion), ttl: interval(c.TTL), old: int64(c.Version)}}
 	}
-	s.runBatch(append([]*replaceOp(nil), ops...)) // runBatch sorts its slice
-	out := make([]int32, len(ops))
-	for i, op := range ops {
-		if op.err != nil {
-			return nil, op.err
+	s.runBatch(append([]*replaceCall(nil), cs...)) // runBatch sorts its slice
+	out := make([]int32, len(cs))
+	for i, c := range cs {
+		if c.Op.err != nil {
+			return nil, c.Op.err
 		}
-		out[i] = op.outcome
+		out[i] = c.Op.outcome
 	}
 	return out, nil
 }
@@ -62,19 +62,10 @@ func BreakBatchStatement(s *Store) {
 // HoldBatchSlots takes every batch slot of s, so that Replace calls queue,
 // until release is called.
 func HoldBatchSlots(s *Store) (pending func() int, release func()) {
-	s.batch.mu.Lock()
-	held := s.batch.limit - s.batch.busy
-	s.batch.busy += held
-	s.batch.mu.Unlock()
-	pending = func() int {
-		s.batch.mu.Lock()
-		defer s.batch.mu.Unlock()
-		return len(s.batch.pending)
-	}
-	release = func() {
+	held := s.batch.Hold()
+	return s.batch.Pending, func() {
 		for range held {
-			s.batch.handOff()
+			s.batch.HandOff()
 		}
 	}
-	return pending, release
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/stateless-go/stateless/internal/batch"
 	"github.com/stateless-go/stateless/store"
 )
 
@@ -85,7 +86,7 @@ type Store struct {
 	reaperDone chan struct{}
 
 	// batch groups concurrent Replace calls (batch.go).
-	batch batcher
+	batch batch.Batcher[replaceOp]
 
 	// reapBatches counts reaping statements run; batchesRun, Replace
 	// statements that carried more than one call; batchFallbacks, batches
@@ -154,15 +155,16 @@ func newStore(pool *pgxpool.Pool, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: Options.MaxValueSize is %d; want 1 to %d bytes", o.MaxValueSize, MaxValueSizeLimit)
 	}
 	table := ident.Sanitize()
-	return &Store{
+	s := &Store{
 		pool:       pool,
 		table:      table,
 		opts:       o,
 		sql:        newStatements(table),
 		schemaLock: make(chan struct{}, 1),
 		reaperDone: make(chan struct{}),
-		batch:      batcher{limit: batchLimit(pool)},
-	}, nil
+	}
+	s.initBatcher(pool)
+	return s, nil
 }
 
 // probe runs the first schema check. A server that refused is an error; one
@@ -265,14 +267,13 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 		return 0, err
 	}
 	newVersion := store.NewVersion()
-	outcome, err := s.batchReplace(&replaceOp{
-		ctx:        ctx,
+	outcome, err := s.batchReplace(&replaceCall{Ctx: ctx, Op: replaceOp{
 		key:        []byte(key),
 		value:      nonNil(value),
 		newVersion: int64(newVersion),
 		ttl:        interval(ttl),
 		old:        int64(version),
-	})
+	}})
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,220 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type op struct {
+	n      int
+	result int
+	batch  int // size of the batch it ran in
+}
+
+// TestQuietCallRunsAloneAtOnce: with a slot free, Do runs the call in the
+// caller's goroutine, alone.
+func TestQuietCallRunsAloneAtOnce(t *testing.T) {
+	var sizes []int
+	b := &Batcher[op]{Limit: 1, Run: func(calls []*Call[op]) {
+		sizes = append(sizes, len(calls))
+		for _, c := range calls {
+			c.Op.result = c.Op.n * 2
+		}
+	}}
+	for i := range 3 {
+		c := &Call[op]{Ctx: t.Context(), Op: op{n: i}}
+		if err := b.Do(c); err != nil || c.Op.result != i*2 {
+			t.Fatalf("Do: %v, result %d", err, c.Op.result)
+		}
+	}
+	if len(sizes) != 3 || sizes[0] != 1 || sizes[1] != 1 || sizes[2] != 1 {
+		t.Errorf("batch sizes %v, want three batches of one", sizes)
+	}
+}
+
+// TestWaitingCallsShareTheNextBatch: calls that arrive while the only slot
+// is busy run together in the next batch, each with its own result, and
+// Take's leftovers go in the batch after, in order.
+func TestWaitingCallsShareTheNextBatch(t *testing.T) {
+	release := make(chan struct{})
+	var (
+		mu      sync.Mutex
+		batches [][]int
+	)
+	b := &Batcher[op]{
+		Limit: 1,
+		Take: func(taken, pending []*Call[op]) ([]*Call[op], []*Call[op]) {
+			n := min(len(pending), 3-len(taken)) // batches of at most 3
+			return append(taken, pending[:n]...), pending[n:]
+		},
+		Run: func(calls []*Call[op]) {
+			var ns []int
+			for _, c := range calls {
+				ns = append(ns, c.Op.n)
+				c.Op.result = c.Op.n * 10
+				c.Op.batch = len(calls)
+			}
+			mu.Lock()
+			batches = append(batches, ns)
+			first := len(batches) == 1
+			mu.Unlock()
+			if first {
+				<-release
+			}
+		},
+	}
+	var wg sync.WaitGroup
+	calls := make([]*Call[op], 6)
+	for i := range calls {
+		calls[i] = &Call[op]{Ctx: t.Context(), Op: op{n: i}}
+	}
+	wg.Go(func() { b.Do(calls[0]) })
+	for b.Pending() != 0 || !leading(b) {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < 6; i++ {
+		wg.Go(func() { b.Do(calls[i]) })
+		for b.Pending() != i {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(release)
+	wg.Wait()
+	for _, c := range calls {
+		if c.Op.result != c.Op.n*10 {
+			t.Errorf("call %d: result %d", c.Op.n, c.Op.result)
+		}
+	}
+	// The first batch is call 0 alone; the next leader (call 1) takes two
+	// more; the rest follow.
+	want := [][]int{{0}, {1, 2, 3}, {4, 5}}
+	if len(batches) != len(want) {
+		t.Fatalf("batches %v, want %v", batches, want)
+	}
+	for i := range want {
+		if len(batches[i]) != len(want[i]) {
+			t.Fatalf("batches %v, want %v", batches, want)
+		}
+		for j := range want[i] {
+			if batches[i][j] != want[i][j] {
+				t.Fatalf("batches %v, want %v", batches, want)
+			}
+		}
+	}
+	if b.busy != 0 {
+		t.Errorf("%d slots still busy", b.busy)
+	}
+}
+
+func leading(b *Batcher[op]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.busy == 1
+}
+
+// TestCancelledWaiterLeavesTheQueue: a waiting call whose context ends
+// returns its error at once and never runs.
+func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
+	ran := 0
+	b := &Batcher[op]{Limit: 2, Run: func(calls []*Call[op]) { ran += len(calls) }}
+	if held := b.Hold(); held != 2 {
+		t.Fatalf("Hold took %d slots, want 2", held)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error)
+	go func() { errc <- b.Do(&Call[op]{Ctx: ctx}) }()
+	for b.Pending() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Do after cancel: %v, want context.Canceled", err)
+	}
+	if b.Pending() != 0 {
+		t.Error("the cancelled call is still queued")
+	}
+	b.HandOff()
+	b.HandOff()
+	if ran != 0 || b.busy != 0 {
+		t.Errorf("ran %d calls, %d slots busy; want 0, 0", ran, b.busy)
+	}
+}
+
+// TestManyCallers: under -race, every call of many goroutines runs exactly
+// once, batches form, and no more than Limit run at once.
+func TestManyCallers(t *testing.T) {
+	var inFlight, most, runs, batched atomic.Int64
+	b := &Batcher[op]{Limit: 2, Run: func(calls []*Call[op]) {
+		n := inFlight.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		if len(calls) > 1 {
+			batched.Add(1)
+		}
+		for _, c := range calls {
+			c.Op.result++
+			runs.Add(1)
+		}
+		time.Sleep(50 * time.Microsecond)
+		inFlight.Add(-1)
+	}}
+	var wg sync.WaitGroup
+	const callers, each = 32, 200
+	for range callers {
+		wg.Go(func() {
+			for range each {
+				c := &Call[op]{Ctx: t.Context()}
+				if err := b.Do(c); err != nil || c.Op.result != 1 {
+					t.Errorf("Do: %v, ran %d times", err, c.Op.result)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if runs.Load() != callers*each {
+		t.Errorf("%d runs, want %d", runs.Load(), callers*each)
+	}
+	if most.Load() > 2 {
+		t.Errorf("%d batches ran at once, Limit is 2", most.Load())
+	}
+	if batched.Load() == 0 {
+		t.Error("no batch held more than one call")
+	}
+	if b.busy != 0 || len(b.pending) != 0 {
+		t.Errorf("after: %d busy, %d pending", b.busy, len(b.pending))
+	}
+}
+
+// TestJoin: the joined context ends when every call's context has ended,
+// not before, and keeps the first call's values.
+func TestJoin(t *testing.T) {
+	type key struct{}
+	c1, cancel1 := context.WithCancel(context.WithValue(t.Context(), key{}, "v"))
+	c2, cancel2 := context.WithCancel(t.Context())
+	ctx, stop := Join([]*Call[op]{{Ctx: c1}, {Ctx: c2}})
+	defer stop()
+	if ctx.Value(key{}) != "v" {
+		t.Error("joined context lost the first call's values")
+	}
+	cancel1()
+	select {
+	case <-ctx.Done():
+		t.Fatal("joined context ended when only one of two calls' contexts did")
+	case <-time.After(20 * time.Millisecond):
+	}
+	cancel2()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("joined context did not end after every call's context did")
+	}
+}
