@@ -11,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/stateless-go/stateless/internal/batch"
 	"github.com/stateless-go/stateless/store"
 )
 
@@ -72,6 +73,12 @@ type Store struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	// pipe sends Gets, compare-and-swaps and Touches that arrive while
+	// others are in flight together, as one pipeline (pipeline.go).
+	pipe batch.Batcher[pipeOp]
+	// pipelines counts pipelines of more than one command, for tests.
+	pipelines atomic.Int64
 }
 
 var _ store.SessionStore = (*Store)(nil)
@@ -91,6 +98,7 @@ func New(client goredis.UniversalClient, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("redis: Options.MaxValueSize is negative (%d)", opts.MaxValueSize)
 	}
 	s := &Store{client: client, prefix: opts.KeyPrefix, maxValue: opts.MaxValueSize}
+	s.pipe = batch.Batcher[pipeOp]{Limit: MaxPipelines, Take: takePipeline, Run: s.runPipeline}
 	if s.prefix == "" {
 		s.prefix = DefaultKeyPrefix
 	}
@@ -155,7 +163,9 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	if err := s.check(ctx, key); err != nil {
 		return store.Record{}, err
 	}
-	v, err := s.client.Get(ctx, s.prefix+key).Result()
+	cmd := goredis.NewStringCmd(ctx, "get", s.prefix+key)
+	s.process(ctx, cmd, 0)
+	v, err := cmd.Result()
 	if err != nil {
 		if err == goredis.Nil {
 			return store.Record{}, store.ErrNotFound
@@ -246,7 +256,17 @@ func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, tt
 	binary.BigEndian.PutUint64(buf[versionLen:], newVersion)
 	copy(buf[2*versionLen:], value)
 	expected, rec := buf[:versionLen:versionLen], buf[versionLen:]
-	return replaceScript.Run(ctx, s.client, []string{s.prefix + key}, expected, rec, expiry(ttl).Milliseconds()).Int64()
+	keys := []string{s.prefix + key}
+	ms := expiry(ttl).Milliseconds()
+	cmd := goredis.NewCmd(ctx, "evalsha", replaceScript.Hash(), 1, keys[0], expected, rec, ms)
+	s.process(ctx, cmd, len(rec))
+	code, err := cmd.Int64()
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		// The server lost its script cache (a restart, SCRIPT FLUSH, a
+		// failover): send the script itself, which caches it again.
+		return replaceScript.Eval(ctx, s.client, keys, expected, rec, ms).Int64()
+	}
+	return code, err
 }
 
 // Touch implements store.SessionStore with one PEXPIRE.
@@ -257,7 +277,9 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	if err := store.CheckTTL(ttl); err != nil {
 		return err
 	}
-	ok, err := s.client.PExpire(ctx, s.prefix+key, expiry(ttl)).Result()
+	cmd := goredis.NewBoolCmd(ctx, "pexpire", s.prefix+key, expiry(ttl).Milliseconds())
+	s.process(ctx, cmd, 0)
+	ok, err := cmd.Result()
 	if err != nil {
 		return s.fail(ctx, "touch", err)
 	}

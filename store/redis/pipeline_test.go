@@ -1,0 +1,193 @@
+package redis
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/stateless-go/stateless/internal/testenv"
+	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/storetest"
+)
+
+func pipelineStore(t *testing.T, client goredis.UniversalClient) *Store {
+	t.Helper()
+	t.Cleanup(func() { client.Close() })
+	s, err := New(client, &Options{KeyPrefix: "stateless-test:" + storetest.RandomPrefix() + ":"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func standaloneClient(t *testing.T) goredis.UniversalClient {
+	opts, err := goredis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return goredis.NewClient(opts)
+}
+
+// TestPipelinesUnderLoad: 32 goroutines increment 8 counters by Get and
+// compare-and-swap (and Touch them), on a standalone server and on a
+// Cluster, whose pipelines go-redis splits by node. Pipelines form, and
+// every counter equals the increments acknowledged on it.
+func TestPipelinesUnderLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		client func(*testing.T) goredis.UniversalClient
+	}{
+		{"standalone", standaloneClient},
+		{"cluster", func(t *testing.T) goredis.UniversalClient {
+			return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: testenv.RedisClusterAddrs(t)})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := pipelineStore(t, tc.client(t))
+			ctx := t.Context()
+			const keys, workers = 8, 32
+			for k := range keys {
+				if _, err := s.Create(ctx, fmt.Sprint("n", k), make([]byte, 8), time.Hour); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var acked [keys]atomic.Int64
+			deadline := time.Now().Add(1500 * time.Millisecond)
+			var wg sync.WaitGroup
+			for w := range workers {
+				rng := rand.New(rand.NewPCG(uint64(w), 2))
+				wg.Go(func() {
+					for time.Now().Before(deadline) {
+						k := rng.IntN(keys)
+						key := fmt.Sprint("n", k)
+						if err := s.Touch(ctx, key, time.Hour); err != nil {
+							t.Errorf("Touch: %v", err)
+							return
+						}
+						for {
+							rec, err := s.Get(ctx, key)
+							if err != nil {
+								t.Errorf("Get: %v", err)
+								return
+							}
+							n := binary.BigEndian.Uint64(rec.Value) + 1
+							_, err = s.Replace(ctx, key, binary.BigEndian.AppendUint64(nil, n), time.Hour, rec.Version)
+							if errors.Is(err, store.ErrConflict) {
+								continue
+							}
+							if err != nil {
+								t.Errorf("Replace: %v", err)
+								return
+							}
+							acked[k].Add(1)
+							break
+						}
+					}
+				})
+			}
+			wg.Wait()
+			var total int64
+			for k := range keys {
+				rec, err := s.Get(ctx, fmt.Sprint("n", k))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := binary.BigEndian.Uint64(rec.Value), acked[k].Load(); got != uint64(want) {
+					t.Errorf("counter n%d is %d, but %d increments were acknowledged", k, got, want)
+				}
+				total += acked[k].Load()
+			}
+			t.Logf("%d increments, %d pipelines", total, s.pipelines.Load())
+			if s.pipelines.Load() == 0 {
+				t.Error("32 goroutines made no pipeline")
+			}
+		})
+	}
+}
+
+// holdAndQueue takes every slot of s, starts the calls, each in its own
+// goroutine, and waits until all are queued. release sends them.
+func holdAndQueue(t *testing.T, s *Store, calls ...func()) (release func(), wait func()) {
+	t.Helper()
+	held := s.pipe.Hold()
+	var wg sync.WaitGroup
+	for _, f := range calls {
+		wg.Go(f)
+	}
+	for s.pipe.Pending() != len(calls) {
+		time.Sleep(time.Millisecond)
+	}
+	return func() {
+		for range held {
+			s.pipe.HandOff()
+		}
+	}, wg.Wait
+}
+
+// TestPipelineAfterScriptFlush: compare-and-swaps that go in one pipeline
+// after the server lost its script cache each fall back to EVAL and
+// succeed.
+func TestPipelineAfterScriptFlush(t *testing.T) {
+	ctx := t.Context()
+	client := standaloneClient(t)
+	s := pipelineStore(t, client)
+	const n = 5
+	var versions [n]uint64
+	for i := range n {
+		v, err := s.Create(ctx, fmt.Sprint("k", i), []byte("a"), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions[i] = v
+	}
+	if err := client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatalf("SCRIPT FLUSH: %v", err)
+	}
+	errs := make([]error, n)
+	var calls []func()
+	for i := range n {
+		calls = append(calls, func() {
+			_, errs[i] = s.Replace(ctx, fmt.Sprint("k", i), []byte("b"), time.Minute, versions[i])
+		})
+	}
+	release, wait := holdAndQueue(t, s, calls...)
+	release()
+	wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Replace k%d in a pipeline after SCRIPT FLUSH: %v", i, err)
+		}
+	}
+	if s.pipelines.Load() == 0 {
+		t.Error("the queued calls did not go as a pipeline")
+	}
+}
+
+// TestQueuedCallHonoursContext: a call waiting for its turn returns its
+// context's error when the context ends, and is never sent.
+func TestQueuedCallHonoursContext(t *testing.T) {
+	s := pipelineStore(t, standaloneClient(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	var err error
+	release, wait := holdAndQueue(t, s, func() { err = s.Touch(ctx, "k", time.Minute) })
+	cancel()
+	wait()
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("queued Touch after cancel: %v, want context.Canceled", err)
+	}
+	if n := s.pipe.Pending(); n != 0 {
+		t.Errorf("%d calls still queued", n)
+	}
+	release()
+	if _, err := s.Get(t.Context(), "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get after release: %v, want ErrNotFound", err)
+	}
+}
