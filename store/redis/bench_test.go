@@ -3,6 +3,7 @@ package redis_test
 import (
 	"bytes"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,7 +73,40 @@ func BenchmarkStore(b *testing.B) {
 			}
 		}
 	})
+	// Many callers at once, each on a key of its own, as a loaded service
+	// makes them: here concurrent calls share pipelines.
+	b.Run("GetParallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(parallelCallers)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.Get(ctx, "bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	var next atomic.Int64 // across runs: b.Run calls the function again for each b.N
+	b.Run("ReplaceParallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(parallelCallers)
+		b.RunParallel(func(pb *testing.PB) {
+			key := "parallel-" + strconv.FormatInt(next.Add(1), 10)
+			v, err := s.Create(ctx, key, benchValue, benchTTL)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for pb.Next() {
+				if v, err = s.Replace(ctx, key, benchValue, benchTTL, v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
 }
+
+// parallelCallers × GOMAXPROCS goroutines run the parallel benchmarks.
+const parallelCallers = 16
 
 func BenchmarkRaw(b *testing.B) {
 	ctx := b.Context()
@@ -105,5 +139,29 @@ func BenchmarkRaw(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	b.Run("GETParallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(parallelCallers)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := client.Get(ctx, key).Bytes(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	b.Run("SETParallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(parallelCallers)
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			k := key + "-parallel-" + strconv.FormatInt(next.Add(1), 10)
+			for pb.Next() {
+				if err := client.Set(ctx, k, benchValue, benchTTL).Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	})
 }
