@@ -13,6 +13,7 @@ package batch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -22,6 +23,7 @@ type Call[T any] struct {
 	Op  T
 
 	turn chan turn
+	err  error // set if the batch's Run panicked
 }
 
 type turn uint8
@@ -52,7 +54,8 @@ type Batcher[T any] struct {
 }
 
 // Do runs c, possibly with others, and returns when Run has recorded its
-// outcome: nil. If c's context ends while it is still waiting for a slot,
+// outcome: nil (or an error if Run panicked in a batch led by another
+// call; in the leader's own call the panic goes on). If c's context ends while it is still waiting for a slot,
 // Do takes it out of the queue and returns the context's error; once it
 // is part of a batch, Do waits for that batch, so the outcome recorded is
 // the one the server saw.
@@ -86,11 +89,13 @@ func (b *Batcher[T]) Do(c *Call[T]) error {
 	if t == turnLead {
 		b.lead(c)
 	}
-	return nil
+	return c.err
 }
 
 // lead runs a batch led by first, wakes the others in it, and hands the
-// slot on.
+// slot on. If Run panics, the others in the batch get an error saying so
+// (their outcome is unknown), the slot is handed on all the same, and the
+// panic goes on up the leader's stack.
 func (b *Batcher[T]) lead(first *Call[T]) {
 	batch := []*Call[T]{first}
 	b.mu.Lock()
@@ -105,13 +110,24 @@ func (b *Batcher[T]) lead(first *Call[T]) {
 	}
 	b.mu.Unlock()
 
-	b.Run(batch)
-	for _, c := range batch {
-		if c != first {
-			c.turn <- turnDone
+	ran := false
+	defer func() {
+		if !ran {
+			err := fmt.Errorf("batch: the batch this call was in panicked: %v", recover())
+			for _, c := range batch {
+				c.err = err
+			}
+			defer panic(err)
 		}
-	}
-	b.HandOff()
+		for _, c := range batch {
+			if c != first {
+				c.turn <- turnDone
+			}
+		}
+		b.HandOff()
+	}()
+	b.Run(batch)
+	ran = true
 }
 
 // HandOff gives up a slot: to the oldest waiting call, which leads the next

@@ -218,3 +218,55 @@ func TestJoin(t *testing.T) {
 		t.Fatal("joined context did not end after every call's context did")
 	}
 }
+
+// TestPanicInRun: a Run that panics fails the other calls of its batch with
+// an error (never a silent zero outcome), panics on in the leader, and
+// hands its slot on.
+func TestPanicInRun(t *testing.T) {
+	release := make(chan struct{})
+	b := &Batcher[op]{Limit: 1, Run: func(calls []*Call[op]) {
+		if calls[0].Op.n == 0 {
+			<-release
+			return
+		}
+		if len(calls) > 1 {
+			panic("boom")
+		}
+		calls[0].Op.result = 1
+	}}
+	var wg sync.WaitGroup
+	wg.Go(func() { b.Do(&Call[op]{Ctx: t.Context(), Op: op{n: 0}}) })
+	for !leading(b) {
+		time.Sleep(time.Millisecond)
+	}
+	errs := make([]error, 3)
+	var panicked atomic.Int32
+	for i := range 3 {
+		wg.Go(func() {
+			defer func() {
+				if recover() != nil {
+					panicked.Add(1)
+				}
+			}()
+			errs[i] = b.Do(&Call[op]{Ctx: t.Context(), Op: op{n: i + 1}})
+		})
+		for b.Pending() != i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(release)
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+		}
+	}
+	if panicked.Load() != 1 || failed != 2 {
+		t.Errorf("%d leaders panicked and %d calls failed; want 1 and 2", panicked.Load(), failed)
+	}
+	c := &Call[op]{Ctx: t.Context(), Op: op{n: 9}}
+	if err := b.Do(c); err != nil || c.Op.result != 1 {
+		t.Errorf("Do after the panic: %v, result %d; the slot was not handed on", err, c.Op.result)
+	}
+}
