@@ -2,19 +2,22 @@
 // batches, for adapters whose server does many operations in one round trip
 // (a pipeline, one statement) for little more than the cost of one.
 //
-// There is no timer and no background goroutine. A call that finds a free
+// There is no timer and no standing goroutine. A call that finds a free
 // slot (at most Limit batches run at once) runs at once, leading a batch of
-// itself and whatever already waits, so a quiet client pays nothing. A call
-// that finds every slot busy waits; when a batch finishes, its leader hands
-// the slot to the oldest waiting call, which leads the next batch, taking
-// every call then waiting that Take admits. Under load, batches grow to
-// what piled up during one round trip.
+// itself and whatever already waits, so a quiet client pays nothing: a
+// batch of one runs in its caller's goroutine. A call that finds every slot
+// busy waits; when a batch finishes, the slot passes to the oldest waiting
+// call, which leads the next batch, taking every call then waiting that
+// Take admits. Under load, batches grow to what piled up during one round
+// trip. A batch of more than one runs in a goroutine of its own, so that
+// every caller in it, the leader too, can leave when its own context ends.
 package batch
 
 import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Call is one caller's operation; the adapter's Run fills in its outcome.
@@ -22,9 +25,18 @@ type Call[T any] struct {
 	Ctx context.Context
 	Op  T
 
-	turn chan turn
-	err  error // set if the batch's Run panicked
+	turn  chan turn
+	err   error // set before turnDone: nil, or why the call did not run
+	state state // under the Batcher's mu
 }
+
+type state uint8
+
+const (
+	stWaiting state = iota // in pending
+	stTaken                // in a batch
+	stLeading              // handed the lead
+)
 
 type turn uint8
 
@@ -45,7 +57,9 @@ type Batcher[T any] struct {
 	Take func(batch, pending []*Call[T]) (taken, left []*Call[T])
 
 	// Run performs a batch and records every call's outcome in its Op.
-	// It must honour the calls' contexts (see Join).
+	// It must honour the calls' contexts (see Join). A call whose Do has
+	// returned an error is no longer read by its caller, so Run may write
+	// its Op at any time.
 	Run func(batch []*Call[T])
 
 	mu      sync.Mutex
@@ -53,50 +67,56 @@ type Batcher[T any] struct {
 	pending []*Call[T]
 }
 
-// Do runs c, possibly with others, and returns when Run has recorded its
-// outcome: nil (or an error if Run panicked in a batch led by another
-// call; in the leader's own call the panic goes on). If c's context ends while it is still waiting for a slot,
-// Do takes it out of the queue and returns the context's error; once it
-// is part of a batch, Do waits for that batch, so the outcome recorded is
-// the one the server saw.
+// Do runs c, possibly with others, and returns nil when Run has recorded
+// its outcome. It returns an error, and the caller must not read c.Op,
+// when c's context ends first (c.Ctx.Err(): if c was already sent, its
+// outcome is unknown, as for any call cancelled in flight) or when Run
+// panicked in a batch of several (the panic of a batch of one goes on up
+// its caller's stack).
 func (b *Batcher[T]) Do(c *Call[T]) error {
 	b.mu.Lock()
 	if b.busy < max(b.Limit, 1) {
 		b.busy++
 		b.mu.Unlock()
-		b.lead(c)
-		return nil
+		return b.lead(c)
 	}
 	c.turn = make(chan turn, 1)
 	b.pending = append(b.pending, c)
 	b.mu.Unlock()
 
-	var t turn
 	select {
-	case t = <-c.turn:
+	case t := <-c.turn:
+		if t == turnLead {
+			return b.lead(c)
+		}
+		return c.err
 	case <-c.Ctx.Done():
-		b.mu.Lock()
+	}
+	b.mu.Lock()
+	st := c.state
+	if st == stWaiting {
 		for i, p := range b.pending {
 			if p == c {
-				b.pending = append(b.pending[:i], b.pending[i+1:]...)
-				b.mu.Unlock()
-				return c.Ctx.Err()
+				copy(b.pending[i:], b.pending[i+1:])
+				b.pending[len(b.pending)-1] = nil
+				b.pending = b.pending[:len(b.pending)-1]
+				break
 			}
 		}
-		b.mu.Unlock()
-		t = <-c.turn // taken into a batch, or handed the lead
 	}
-	if t == turnLead {
-		b.lead(c)
+	b.mu.Unlock()
+	if st == stLeading {
+		// Handed the lead just now (the message is on its way): pass it
+		// on, and leave.
+		<-c.turn
+		b.HandOff()
 	}
-	return c.err
+	// Out of the queue, or in a batch whose outcome for c is now unknown.
+	return c.Ctx.Err()
 }
 
-// lead runs a batch led by first, wakes the others in it, and hands the
-// slot on. If Run panics, the others in the batch get an error saying so
-// (their outcome is unknown), the slot is handed on all the same, and the
-// panic goes on up the leader's stack.
-func (b *Batcher[T]) lead(first *Call[T]) {
+// lead runs a batch led by first and hands the slot on when it is done.
+func (b *Batcher[T]) lead(first *Call[T]) error {
 	batch := []*Call[T]{first}
 	b.mu.Lock()
 	if len(b.pending) > 0 {
@@ -107,32 +127,64 @@ func (b *Batcher[T]) lead(first *Call[T]) {
 		} else {
 			batch, b.pending = b.Take(batch, b.pending)
 		}
+		for _, c := range batch[1:] {
+			c.state = stTaken
+		}
 	}
 	b.mu.Unlock()
 
-	ran := false
+	// Calls whose context has ended are not sent.
+	live := batch[:0]
+	for _, c := range batch {
+		if c != first && c.Ctx.Err() != nil {
+			c.err = c.Ctx.Err()
+			c.turn <- turnDone
+			continue
+		}
+		live = append(live, c)
+	}
+	clear(batch[len(live):])
+	batch = live
+
+	if len(batch) == 1 {
+		defer b.HandOff() // also if Run panics
+		b.Run(batch)
+		return nil
+	}
+	if first.turn == nil {
+		first.turn = make(chan turn, 1)
+	}
+	go b.runBatch(batch)
+	select {
+	case <-first.turn:
+		return first.err
+	case <-first.Ctx.Done():
+		return first.Ctx.Err()
+	}
+}
+
+// runBatch runs a batch of several in its own goroutine, wakes its calls
+// and hands the slot on. A panic in Run fails every call of the batch
+// instead of the process.
+func (b *Batcher[T]) runBatch(batch []*Call[T]) {
 	defer func() {
-		if !ran {
-			err := fmt.Errorf("batch: the batch this call was in panicked: %v", recover())
+		if r := recover(); r != nil {
+			err := fmt.Errorf("batch: Run panicked: %v", r)
 			for _, c := range batch {
 				c.err = err
 			}
-			defer panic(err)
 		}
 		for _, c := range batch {
-			if c != first {
-				c.turn <- turnDone
-			}
+			c.turn <- turnDone
 		}
 		b.HandOff()
 	}()
 	b.Run(batch)
-	ran = true
 }
 
 // HandOff gives up a slot: to the oldest waiting call, which leads the next
-// batch, or back to the Batcher if none waits. Do calls it; it is exported
-// for tests that hold slots (see Hold).
+// batch, or back to the Batcher if none waits. It is exported for tests
+// that hold slots (see Hold).
 func (b *Batcher[T]) HandOff() {
 	b.mu.Lock()
 	if len(b.pending) == 0 {
@@ -141,6 +193,7 @@ func (b *Batcher[T]) HandOff() {
 		return
 	}
 	next := b.pending[0]
+	next.state = stLeading
 	b.pending[0] = nil
 	b.pending = b.pending[1:]
 	b.mu.Unlock()
@@ -165,14 +218,34 @@ func (b *Batcher[T]) Pending() int {
 }
 
 // Join returns a context for a batch on behalf of calls: it carries the
-// first call's values and ends when every call's context has ended (not
-// when the first one's does, which would fail the others). The caller must
-// call stop when the batch is done.
+// first call's values, has the latest of their deadlines if every call has
+// one, and ends when every call's context has ended (not when the first
+// one's does, which would fail the others). The caller must call stop when
+// the batch is done.
 func Join[T any](calls []*Call[T]) (ctx context.Context, stop func()) {
 	if len(calls) == 1 {
 		return calls[0].Ctx, func() {}
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(calls[0].Ctx))
+	var (
+		latest time.Time
+		all    = true
+	)
+	for _, c := range calls {
+		d, ok := c.Ctx.Deadline()
+		if !ok {
+			all = false
+			break
+		}
+		if d.After(latest) {
+			latest = d
+		}
+	}
+	var cancel context.CancelFunc
+	if all {
+		ctx, cancel = context.WithDeadline(context.WithoutCancel(calls[0].Ctx), latest)
+	} else {
+		ctx, cancel = context.WithCancel(context.WithoutCancel(calls[0].Ctx))
+	}
 	var mu sync.Mutex
 	waiting := len(calls)
 	stops := make([]func() bool, len(calls))

@@ -105,9 +105,24 @@ func TestWaitingCallsShareTheNextBatch(t *testing.T) {
 			}
 		}
 	}
-	if b.busy != 0 {
-		t.Errorf("%d slots still busy", b.busy)
+	if !settles(b) {
+		t.Error("slots still busy after every call returned")
 	}
+}
+
+// settles reports whether b soon has no slot busy and no call pending: a
+// batch of several hands its slot on just after waking its calls.
+func settles(b *Batcher[op]) bool {
+	for range 1000 {
+		b.mu.Lock()
+		idle := b.busy == 0 && len(b.pending) == 0
+		b.mu.Unlock()
+		if idle {
+			return true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
 }
 
 func leading(b *Batcher[op]) bool {
@@ -139,8 +154,8 @@ func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
 	}
 	b.HandOff()
 	b.HandOff()
-	if ran != 0 || b.busy != 0 {
-		t.Errorf("ran %d calls, %d slots busy; want 0, 0", ran, b.busy)
+	if ran != 0 || !settles(b) {
+		t.Errorf("ran %d calls, slots busy: %v; want 0, none", ran, !settles(b))
 	}
 }
 
@@ -189,8 +204,8 @@ func TestManyCallers(t *testing.T) {
 	if batched.Load() == 0 {
 		t.Error("no batch held more than one call")
 	}
-	if b.busy != 0 || len(b.pending) != 0 {
-		t.Errorf("after: %d busy, %d pending", b.busy, len(b.pending))
+	if !settles(b) {
+		t.Error("slots still busy, or calls pending, after every call returned")
 	}
 }
 
@@ -219,15 +234,16 @@ func TestJoin(t *testing.T) {
 	}
 }
 
-// TestPanicInRun: a Run that panics fails the other calls of its batch with
-// an error (never a silent zero outcome), panics on in the leader, and
-// hands its slot on.
+// TestPanicInRun: a batch of several whose Run panics fails each of its
+// calls with an error (never a silent zero outcome, never a crashed
+// process); a lone call's panic goes on up its caller's stack. Either way
+// the slot is handed on.
 func TestPanicInRun(t *testing.T) {
 	release := make(chan struct{})
 	b := &Batcher[op]{Limit: 1, Run: func(calls []*Call[op]) {
 		if calls[0].Op.n == 0 {
 			<-release
-			return
+			panic("lone")
 		}
 		if len(calls) > 1 {
 			panic("boom")
@@ -235,38 +251,91 @@ func TestPanicInRun(t *testing.T) {
 		calls[0].Op.result = 1
 	}}
 	var wg sync.WaitGroup
-	wg.Go(func() { b.Do(&Call[op]{Ctx: t.Context(), Op: op{n: 0}}) })
+	var lonePanic any
+	wg.Go(func() {
+		defer func() { lonePanic = recover() }()
+		b.Do(&Call[op]{Ctx: t.Context(), Op: op{n: 0}})
+	})
 	for !leading(b) {
 		time.Sleep(time.Millisecond)
 	}
 	errs := make([]error, 3)
-	var panicked atomic.Int32
 	for i := range 3 {
-		wg.Go(func() {
-			defer func() {
-				if recover() != nil {
-					panicked.Add(1)
-				}
-			}()
-			errs[i] = b.Do(&Call[op]{Ctx: t.Context(), Op: op{n: i + 1}})
-		})
+		wg.Go(func() { errs[i] = b.Do(&Call[op]{Ctx: t.Context(), Op: op{n: i + 1}}) })
 		for b.Pending() != i+1 {
 			time.Sleep(time.Millisecond)
 		}
 	}
 	close(release)
 	wg.Wait()
-	failed := 0
-	for _, err := range errs {
-		if err != nil {
-			failed++
-		}
+	if lonePanic != "lone" {
+		t.Errorf("the lone call's panic: %v, want it to reach its caller", lonePanic)
 	}
-	if panicked.Load() != 1 || failed != 2 {
-		t.Errorf("%d leaders panicked and %d calls failed; want 1 and 2", panicked.Load(), failed)
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("call %d of the panicking batch: nil error", i+1)
+		}
 	}
 	c := &Call[op]{Ctx: t.Context(), Op: op{n: 9}}
 	if err := b.Do(c); err != nil || c.Op.result != 1 {
-		t.Errorf("Do after the panic: %v, result %d; the slot was not handed on", err, c.Op.result)
+		t.Errorf("Do after the panics: %v, result %d; the slot was not handed on", err, c.Op.result)
+	}
+}
+
+// TestCallsLeaveARunningBatch: every call of a batch of several, its
+// leader too, returns when its own context ends, while the batch still
+// runs; the others wait for the outcome.
+func TestCallsLeaveARunningBatch(t *testing.T) {
+	block, blocked := make(chan struct{}), make(chan struct{}, 1)
+	b := &Batcher[op]{Limit: 1, Run: func(calls []*Call[op]) {
+		if calls[0].Op.n == 0 {
+			<-block
+			return
+		}
+		blocked <- struct{}{}
+		<-block
+		for _, c := range calls {
+			c.Op.result = 1
+		}
+	}}
+	var wg sync.WaitGroup
+	wg.Go(func() { b.Do(&Call[op]{Ctx: t.Context()}) }) // holds the slot
+	for !leading(b) {
+		time.Sleep(time.Millisecond)
+	}
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	calls := []*Call[op]{
+		{Ctx: short(), Op: op{n: 1}},     // will lead the next batch
+		{Ctx: short(), Op: op{n: 2}},     // a follower
+		{Ctx: t.Context(), Op: op{n: 3}}, // stays for the outcome
+	}
+	errs := make([]error, len(calls))
+	returned := make([]time.Duration, len(calls))
+	start := time.Now()
+	for i, c := range calls {
+		wg.Go(func() {
+			errs[i] = b.Do(c)
+			returned[i] = time.Since(start)
+		})
+		for b.Pending() != i+1 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	block <- struct{}{} // the first batch ends; calls 1-3 go together
+	<-blocked
+	time.Sleep(200 * time.Millisecond) // past the short deadlines
+	close(block)
+	wg.Wait()
+	for i := range 2 {
+		if !errors.Is(errs[i], context.DeadlineExceeded) || returned[i] > 150*time.Millisecond {
+			t.Errorf("call %d: %v after %v; want DeadlineExceeded at about 50ms, while the batch ran", i+1, errs[i], returned[i])
+		}
+	}
+	if errs[2] != nil || calls[2].Op.result != 1 {
+		t.Errorf("call 3: %v, result %d; want the batch's outcome", errs[2], calls[2].Op.result)
 	}
 }

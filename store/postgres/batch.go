@@ -143,8 +143,7 @@ func (s *Store) runBatch(calls []*replaceCall) {
 	if err == nil {
 		return
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if refusedStatement(err) {
 		// The server refused the statement and wrote none of it: run the
 		// calls one by one, each with its own context.
 		s.batchFallbacks.Add(1)
@@ -157,6 +156,19 @@ func (s *Store) runBatch(calls []*replaceCall) {
 	for _, c := range calls {
 		c.Op.err = err
 	}
+}
+
+// refusedStatement reports whether err is the server refusing a statement,
+// which then wrote nothing: an ERROR (not a FATAL that ends the session,
+// whose statement may have committed), and not a connection failure (class
+// 08) or an internal error (XX), after which that is not sure.
+func refusedStatement(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Severity != "ERROR" {
+		return false
+	}
+	class := pgErr.Code[:min(2, len(pgErr.Code))]
+	return class != "08" && class != "XX"
 }
 
 // replaceOne runs one call as its own statement.

@@ -260,8 +260,14 @@ const (
 // Replace implements store.SessionStore.
 //
 // A Replace that races with another writer of the same key and loses
-// answers store.ErrConflict, also when that writer deleted the record:
-// the version the caller held was current when the statement began.
+// answers store.ErrConflict. When that writer deleted the record, or
+// created a new one in place of an expired one, the answer depends on
+// whether the Replace ran alone or in a batch (see the package
+// documentation): alone it judges by the row as it was when its statement
+// began (a delete then reads as ErrConflict, a re-create as
+// ErrNotFound); in a batch, by the row as it is once locked (a delete
+// reads as ErrNotFound, a re-create as ErrConflict). Either way nothing is
+// written over the other writer's change.
 func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
 	if err := s.begin(ctx, s.checkWrite(key, value, ttl)); err != nil {
 		return 0, err

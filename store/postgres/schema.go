@@ -74,9 +74,10 @@ END`,
 
 		// Many Replaces in one statement (batch.go). $1..$5 are arrays,
 		// one element per call: key, value, new version, ttl, old
-		// version; no key twice. l locks the rows in key order before u
-		// updates any of them (u joins l, so it only touches rows l has
-		// locked), which keeps concurrent batches from deadlocking. The
+		// version; no key twice. l locks the rows in key order, and u
+		// updates only rows l has already locked (u joins l), so every
+		// batch takes its locks in key order, which keeps concurrent
+		// batches from deadlocking. The
 		// outcomes come back in the order of the arrays, coded as in
 		// replace; a row l finds live but u did not update had another
 		// version: a conflict. Liveness is judged once, in l, on the row

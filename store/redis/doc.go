@@ -74,8 +74,10 @@
 // up to 128 of them (at most 1 MiB of values; a value of 64 KiB or more goes
 // alone) in one write and one read, on the client and on the server.
 // Every command keeps its own reply and its own key (a pipeline is not a
-// transaction; on a Cluster go-redis splits it by node), and a call whose
-// context ends while it waits is not sent. Under load this takes most of
+// transaction; on a Cluster go-redis splits it by node). A call whose
+// context ends while it waits is not sent; one whose context ends while its
+// pipeline is in flight returns at once with the context's error, its
+// outcome unknown, as for any command cancelled in flight. Under load this takes most of
 // the per-command system calls off both sides; a quiet store sees no
 // change.
 //

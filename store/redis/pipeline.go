@@ -43,14 +43,12 @@ type pipeOp struct {
 type pipeCall = batch.Call[pipeOp]
 
 // process sends cmd, which carries size bytes of value, possibly in a
-// pipeline with others, and returns when its reply (or error) is in cmd.
-// If ctx ends while cmd waits for its turn, cmd is not sent and carries
-// ctx's error.
-func (s *Store) process(ctx context.Context, cmd goredis.Cmder, size int) {
-	c := &pipeCall{Ctx: ctx, Op: pipeOp{cmd: cmd, size: size}}
-	if err := s.pipe.Do(c); err != nil {
-		cmd.SetErr(err)
-	}
+// pipeline with others. It returns nil when cmd's reply (or error) is in
+// cmd; an error, and cmd must then be left alone (a pipeline may still
+// write to it), when ctx ended first: before cmd was sent, or while its
+// pipeline was in flight, its outcome then unknown.
+func (s *Store) process(ctx context.Context, cmd goredis.Cmder, size int) error {
+	return s.pipe.Do(&pipeCall{Ctx: ctx, Op: pipeOp{cmd: cmd, size: size}})
 }
 
 // runPipeline sends calls: a lone one as itself, more as one pipeline.

@@ -174,10 +174,14 @@ func TestPipelineAfterScriptFlush(t *testing.T) {
 // TestQueuedCallHonoursContext: a call waiting for its turn returns its
 // context's error when the context ends, and is never sent.
 func TestQueuedCallHonoursContext(t *testing.T) {
-	s := pipelineStore(t, standaloneClient(t))
+	client := standaloneClient(t)
+	s := pipelineStore(t, client)
+	if _, err := s.Create(t.Context(), "k", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var err error
-	release, wait := holdAndQueue(t, s, func() { err = s.Touch(ctx, "k", time.Minute) })
+	release, wait := holdAndQueue(t, s, func() { err = s.Touch(ctx, "k", time.Hour) })
 	cancel()
 	wait()
 	if !errors.Is(err, context.Canceled) {
@@ -187,7 +191,11 @@ func TestQueuedCallHonoursContext(t *testing.T) {
 		t.Errorf("%d calls still queued", n)
 	}
 	release()
-	if _, err := s.Get(t.Context(), "k"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Get after release: %v, want ErrNotFound", err)
+	ttl, err := client.PTTL(t.Context(), s.prefix+"k").Result()
+	if err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Errorf("the key's ttl after the cancelled Touch: %v, %v; want at most the minute it was created with", ttl, err)
+	}
+	if err := s.Touch(t.Context(), "k", time.Hour); err != nil {
+		t.Errorf("Touch after release: %v", err)
 	}
 }

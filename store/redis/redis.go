@@ -164,7 +164,9 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 		return store.Record{}, err
 	}
 	cmd := goredis.NewStringCmd(ctx, "get", s.prefix+key)
-	s.process(ctx, cmd, 0)
+	if err := s.process(ctx, cmd, 0); err != nil {
+		return store.Record{}, s.fail(ctx, "get", err)
+	}
 	v, err := cmd.Result()
 	if err != nil {
 		if err == goredis.Nil {
@@ -259,7 +261,9 @@ func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, tt
 	keys := []string{s.prefix + key}
 	ms := expiry(ttl).Milliseconds()
 	cmd := goredis.NewCmd(ctx, "evalsha", replaceScript.Hash(), 1, keys[0], expected, rec, ms)
-	s.process(ctx, cmd, len(rec))
+	if err := s.process(ctx, cmd, len(rec)); err != nil {
+		return 0, err
+	}
 	code, err := cmd.Int64()
 	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The server lost its script cache (a restart, SCRIPT FLUSH, a
@@ -278,7 +282,9 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 		return err
 	}
 	cmd := goredis.NewBoolCmd(ctx, "pexpire", s.prefix+key, expiry(ttl).Milliseconds())
-	s.process(ctx, cmd, 0)
+	if err := s.process(ctx, cmd, 0); err != nil {
+		return s.fail(ctx, "touch", err)
+	}
 	ok, err := cmd.Result()
 	if err != nil {
 		return s.fail(ctx, "touch", err)
