@@ -76,12 +76,14 @@
 // find every slot busy queue, and the next batch takes up to 64 of them (at
 // most 1 MiB of values; a value of 64 KiB or more always runs alone) in one
 // round trip and one commit. Each call still gets its own outcome, after its
-// change is committed, and a call whose context ends while it waits in the
-// queue leaves it. A batch locks its rows in key order before it updates
-// any, so batches from any number of instances never deadlock; a batch the
-// server refuses is run again one call at a time. Under load this cuts
-// round trips and WAL flushes per Replace several-fold; a quiet store sees
-// no change.
+// change is committed. A call whose context ends while it waits in the
+// queue leaves it unsent; one whose context ends while its batch is in
+// flight returns at once with the context's error, its outcome unknown, as
+// for any statement cancelled in flight. A batch takes its row locks in key
+// order, so batches from any number of instances never deadlock; a batch
+// the server refuses (a plain ERROR, after which nothing was written) is run
+// again one call at a time. Under load this cuts round trips and WAL
+// flushes per Replace several-fold; a quiet store sees no change.
 //
 // # Availability
 //
