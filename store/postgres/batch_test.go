@@ -293,3 +293,66 @@ func put64(n uint64) []byte {
 	}
 	return b
 }
+
+// TestBatchedCallLeavesAtItsDeadline: a batch waits for a row lock that
+// another transaction holds; the call in it with a short deadline returns
+// at that deadline, and the call without one gets its outcome once the
+// lock is released.
+func TestBatchedCallLeavesAtItsDeadline(t *testing.T) {
+	ctx := t.Context()
+	s := newStoreOnPool(t, smallPool(t, 2), testSchema(t)+".sessions") // one batch slot
+	va, _ := s.Create(ctx, "a", []byte("a"), time.Hour)
+	vb, _ := s.Create(ctx, "b", []byte("b"), time.Hour)
+
+	tx, err := testPool(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM "+s.Table()+" WHERE key = $1 FOR UPDATE", []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+
+	pending, release := postgres.HoldBatchSlots(s)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	var (
+		wg           sync.WaitGroup
+		errA, errB   error
+		tookA        time.Duration
+		start        = time.Now()
+		replacedB    uint64
+		lockReleased atomic.Bool
+	)
+	wg.Go(func() {
+		_, errA = s.Replace(short, "a", []byte("A"), time.Hour, va)
+		tookA = time.Since(start)
+	})
+	for pending() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	wg.Go(func() {
+		replacedB, errB = s.Replace(ctx, "b", []byte("B"), time.Hour, vb)
+		if !lockReleased.Load() {
+			t.Error("Replace of b returned while its row was still locked")
+		}
+	})
+	for pending() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	release() // one batch of a and b, which waits for b's lock
+	time.Sleep(time.Second)
+	lockReleased.Store(true)
+	tx.Rollback(ctx)
+	wg.Wait()
+
+	if !errors.Is(errA, context.DeadlineExceeded) || tookA > 900*time.Millisecond {
+		t.Errorf("Replace of a: %v after %v; want DeadlineExceeded at about 300ms, while its batch waited", errA, tookA)
+	}
+	if errB != nil || replacedB == 0 {
+		t.Errorf("Replace of b after the lock was released: %d, %v", replacedB, errB)
+	}
+	if b, _ := postgres.BatchStats(s); b != 1 {
+		t.Errorf("%d batches, want 1 (a and b together)", b)
+	}
+}
