@@ -265,3 +265,38 @@ func Join[T any](calls []*Call[T]) (ctx context.Context, stop func()) {
 		cancel()
 	}
 }
+
+// Limits is the usual Take: it moves waiting calls into the batch oldest
+// first, up to Calls calls and, past the leader, Bytes bytes (by Size). A
+// call of Alone bytes or more always runs alone (a leader that big takes
+// nobody), and Skip, if set, leaves a call for a later batch, in order
+// (for example when its key is already in the batch).
+type Limits[T any] struct {
+	Calls, Bytes, Alone int
+	Size                func(*T) int
+	Skip                func(taken []*Call[T], c *Call[T]) bool
+}
+
+// Take implements Batcher.Take.
+func (l Limits[T]) Take(taken, pending []*Call[T]) (_, left []*Call[T]) {
+	if l.Size(&taken[0].Op) >= l.Alone {
+		return taken, pending
+	}
+	size := 0
+	left = pending[:0]
+	for i, c := range pending {
+		if len(taken) >= l.Calls {
+			left = append(left, pending[i:]...)
+			break
+		}
+		n := l.Size(&c.Op)
+		if n >= l.Alone || size+n > l.Bytes || (l.Skip != nil && l.Skip(taken, c)) {
+			left = append(left, c)
+			continue
+		}
+		size += n
+		taken = append(taken, c)
+	}
+	clear(pending[len(left):])
+	return taken, left
+}

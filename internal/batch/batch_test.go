@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -337,5 +338,40 @@ func TestCallsLeaveARunningBatch(t *testing.T) {
 	}
 	if errs[2] != nil || calls[2].Op.result != 1 {
 		t.Errorf("call 3: %v, result %d; want the batch's outcome", errs[2], calls[2].Op.result)
+	}
+}
+
+// TestLimits: calls are taken oldest first up to the count and byte
+// limits; big calls and skipped ones stay, in order, for later batches.
+func TestLimits(t *testing.T) {
+	l := Limits[op]{Calls: 4, Bytes: 10, Alone: 8,
+		Size: func(o *op) int { return o.n },
+		Skip: func(taken []*Call[op], c *Call[op]) bool { return c.Op.result == 1 }, // "same key"
+	}
+	mk := func(sizes ...int) []*Call[op] {
+		var cs []*Call[op]
+		for _, n := range sizes {
+			cs = append(cs, &Call[op]{Op: op{n: n}})
+		}
+		return cs
+	}
+	sizes := func(cs []*Call[op]) []int {
+		var ns []int
+		for _, c := range cs {
+			ns = append(ns, c.Op.n)
+		}
+		return ns
+	}
+	pending := mk(3, 9, 4, 5, 2, 1, 1)
+	pending[4].Op.result = 1 // skipped
+	taken, left := l.Take(mk(1), pending)
+	// 3 and 4 fit (7 bytes); 9 is too big to share; 5 would pass 10 bytes;
+	// 2 is skipped; 1 fits and fills the batch to 4 calls.
+	if got, want := fmt.Sprint(sizes(taken), sizes(left)), "[1 3 4 1] [9 5 2 1]"; got != want {
+		t.Errorf("taken, left = %s, want %s", got, want)
+	}
+	taken, left = l.Take(mk(8), mk(1, 1))
+	if got, want := fmt.Sprint(sizes(taken), sizes(left)), "[8] [1 1]"; got != want {
+		t.Errorf("a big leader: taken, left = %s, want %s", got, want)
 	}
 }

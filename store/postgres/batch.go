@@ -54,8 +54,12 @@ type replaceCall = batch.Call[replaceOp]
 func (s *Store) initBatcher(pool *pgxpool.Pool) {
 	s.batch = batch.Batcher[replaceOp]{
 		Limit: batchLimit(pool),
-		Take:  takeBatch,
-		Run:   s.runBatch,
+		Take: batch.Limits[replaceOp]{
+			Calls: maxBatch, Bytes: maxBatchBytes, Alone: batchAloneSize,
+			Size: func(op *replaceOp) int { return len(op.value) },
+			Skip: sameKey,
+		}.Take,
+		Run: s.runBatch,
 	}
 }
 
@@ -67,35 +71,11 @@ func (s *Store) batchReplace(c *replaceCall) (int32, error) {
 	return c.Op.outcome, c.Op.err
 }
 
-// takeBatch moves calls from pending into batch, oldest first, up to the
-// limits. It leaves behind a call whose key is already in the batch (it
-// goes in a later one, in order), one whose value must run alone, and
-// whatever does not fit.
-func takeBatch(taken, pending []*replaceCall) (_, left []*replaceCall) {
-	if len(taken[0].Op.value) >= batchAloneSize {
-		return taken, pending
-	}
-	size := 0
-	left = pending[:0]
-	for i, c := range pending {
-		if len(taken) == maxBatch {
-			left = append(left, pending[i:]...)
-			break
-		}
-		if len(c.Op.value) >= batchAloneSize || size+len(c.Op.value) > maxBatchBytes || hasKey(taken, c.Op.key) {
-			left = append(left, c)
-			continue
-		}
-		size += len(c.Op.value)
-		taken = append(taken, c)
-	}
-	clear(pending[len(left):])
-	return taken, left
-}
-
-func hasKey(calls []*replaceCall, key []byte) bool {
-	for _, c := range calls {
-		if bytes.Equal(c.Op.key, key) {
+// sameKey reports whether c's key is already in calls: a key goes in a
+// batch at most once (a later call on it waits for the next batch).
+func sameKey(calls []*replaceCall, c *replaceCall) bool {
+	for _, t := range calls {
+		if bytes.Equal(t.Op.key, c.Op.key) {
 			return true
 		}
 	}

@@ -66,27 +66,3 @@ func (s *Store) runPipeline(calls []*pipeCall) {
 	}
 	_, _ = pipe.Exec(ctx) // sets every command's reply or error
 }
-
-// takePipeline moves waiting calls into the pipeline, oldest first, up to
-// its limits; a call with a large value waits to go alone.
-func takePipeline(taken, pending []*pipeCall) (_, left []*pipeCall) {
-	if taken[0].Op.size >= pipeAloneSize {
-		return taken, pending
-	}
-	size := 0
-	left = pending[:0]
-	for i, c := range pending {
-		if len(taken) == maxPipeline {
-			left = append(left, pending[i:]...)
-			break
-		}
-		if c.Op.size >= pipeAloneSize || size+c.Op.size > maxPipelineBytes {
-			left = append(left, c)
-			continue
-		}
-		size += c.Op.size
-		taken = append(taken, c)
-	}
-	clear(pending[len(left):])
-	return taken, left
-}

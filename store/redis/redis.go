@@ -98,7 +98,14 @@ func New(client goredis.UniversalClient, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("redis: Options.MaxValueSize is negative (%d)", opts.MaxValueSize)
 	}
 	s := &Store{client: client, prefix: opts.KeyPrefix, maxValue: opts.MaxValueSize}
-	s.pipe = batch.Batcher[pipeOp]{Limit: MaxPipelines, Take: takePipeline, Run: s.runPipeline}
+	s.pipe = batch.Batcher[pipeOp]{
+		Limit: MaxPipelines,
+		Take: batch.Limits[pipeOp]{
+			Calls: maxPipeline, Bytes: maxPipelineBytes, Alone: pipeAloneSize,
+			Size: func(op *pipeOp) int { return op.size },
+		}.Take,
+		Run: s.runPipeline,
+	}
 	if s.prefix == "" {
 		s.prefix = DefaultKeyPrefix
 	}
