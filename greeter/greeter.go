@@ -73,6 +73,13 @@ type Options struct {
 	// one with session's defaults over the store given to New (and no
 	// sessions at all if that is nil: /session then answers 503).
 	Sessions *session.Manager
+
+	// AllowLogin, if set, is asked before each POST /session; when it
+	// reports false the login is refused with 429, a JSON error body and
+	// Retry-After: retryAfter rounded up to whole seconds (at least 1).
+	// The example server plugs a per-address rate limiter in here; the
+	// package itself keeps no per-client state.
+	AllowLogin func(r *http.Request) (ok bool, retryAfter time.Duration)
 }
 
 // New returns the Greeter as an http.Handler, safe for concurrent use.
@@ -89,6 +96,7 @@ func New(s store.SessionStore, opts *Options) http.Handler {
 		store:        s,
 		log:          opts.Logger,
 		readyTimeout: opts.ReadyTimeout,
+		allowLogin:   opts.AllowLogin,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -122,7 +130,8 @@ type handler struct {
 	log          *slog.Logger
 	readyTimeout time.Duration
 	sessions     *session.Manager // may be nil
-	top          http.Handler     // mux under sessions and CSRF protection
+	allowLogin   func(*http.Request) (bool, time.Duration)
+	top          http.Handler // mux under sessions and CSRF protection
 }
 
 // routes registers every route. The mux matches paths only; each path's

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stateless-go/stateless/session"
@@ -17,12 +18,13 @@ import (
 const maxLoginBody = 4 << 10
 
 var (
-	bodyNoSession   = errorBody("no live session; log in with POST /session")
-	bodyNoStore     = errorBody("sessions are not available: the greeter has no store")
-	bodyStoreDown   = errorBody("session store unavailable")
-	bodyBodyTooBig  = errorBody("request body is larger than " + strconv.Itoa(maxLoginBody) + " bytes")
-	bodyNameMissing = errorBody(`body must be a JSON object with a non-empty "name" string, as in {"name":"Alice"}`)
-	headerAuth      = []string{`Session realm="greeter"`}
+	bodyNoSession     = errorBody("no live session; log in with POST /session")
+	bodyNoStore       = errorBody("sessions are not available: the greeter has no store")
+	bodyStoreDown     = errorBody("session store unavailable")
+	bodyBodyTooBig    = errorBody("request body is larger than " + strconv.Itoa(maxLoginBody) + " bytes")
+	bodyNameMissing   = errorBody(`body must be a JSON object with a non-empty "name" string, as in {"name":"Alice"}`)
+	bodyTooManyLogins = errorBody("too many logins from this address; try again after Retry-After seconds")
+	headerAuth        = []string{`Session realm="greeter"`}
 )
 
 // login answers POST /session {"name":"Alice"}: it starts a session under a
@@ -33,6 +35,14 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	if h.sessions == nil {
 		writeJSON(w, r, http.StatusServiceUnavailable, bodyNoStore)
 		return
+	}
+	if h.allowLogin != nil {
+		if ok, wait := h.allowLogin(r); !ok {
+			secs := max(int64((wait+time.Second-1)/time.Second), 1)
+			w.Header()["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
+			writeJSON(w, r, http.StatusTooManyRequests, bodyTooManyLogins)
+			return
+		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLoginBody))
 	if err != nil {

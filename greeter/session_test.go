@@ -295,3 +295,33 @@ func visitsExact(t *testing.T, instances []http.Handler, st store.SessionStore) 
 	t.Logf("%d GET /session, %d at a time over %d instances: %d 2xx, %d other, final visits %d",
 		calls, parallel, len(instances), ok.Load(), non2xx.Load(), got.Visits-1)
 }
+
+func TestLoginRefusedByAllowLogin(t *testing.T) {
+	var asked atomic.Int32
+	h := greeter.New(memory.New(nil), &greeter.Options{
+		AllowLogin: func(r *http.Request) (bool, time.Duration) {
+			return asked.Add(1) <= 1, 1500 * time.Millisecond
+		},
+	})
+	loginAs(t, h, "Alice")
+	w := call(t, h, "POST", "/session", `{"name":"Bob"}`, "", false)
+	if w.Code != http.StatusTooManyRequests {
+		t.Fatalf("second login: status %d, want 429; body %q", w.Code, w.Body)
+	}
+	if got := w.Header().Get("Retry-After"); got != "2" {
+		t.Errorf("Retry-After %q, want 2 (1.5 s rounded up)", got)
+	}
+	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	var body struct{ Error string }
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error == "" {
+		t.Errorf("body %q is not a JSON error (%v)", w.Body, err)
+	}
+	if w.Header().Get("Set-Cookie") != "" || w.Header().Get("X-Session-Token") != "" {
+		t.Errorf("a refused login set a token: %v", w.Header())
+	}
+	if w := call(t, h, "GET", "/greet?name=Carol", "", "", false); w.Code != http.StatusOK {
+		t.Errorf("/greet after a refused login: %d", w.Code)
+	}
+}
