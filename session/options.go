@@ -50,6 +50,14 @@ type Options struct {
 	// conflict fails it. Default 1 MiB.
 	MaxRetryBody int64
 
+	// StoreTimeout bounds each store operation the session layer makes
+	// (a load, a save, a touch, a delete), so that a store that hangs
+	// rather than refusing connections cannot hang requests: the operation
+	// fails with context.DeadlineExceeded, a read counts as no session and
+	// a save answers 503. Default DefaultStoreTimeout (1 s). The request's
+	// own context still applies when it ends sooner.
+	StoreTimeout time.Duration
+
 	// Logger receives operational messages (store errors, undecodable
 	// sessions). Never a token. Default: slog.Default().
 	Logger *slog.Logger
@@ -82,6 +90,7 @@ type Cookie struct {
 
 type config struct {
 	idle, lifetime, touchEvery time.Duration
+	storeTimeout               time.Duration
 	cookie                     Cookie
 	header                     string
 	vary                       []string
@@ -102,7 +111,7 @@ func (o *Options) config() (config, error) {
 		idle: o.IdleTimeout, lifetime: o.Lifetime, touchEvery: o.TouchInterval,
 		cookie: o.Cookie, header: o.Header, prefix: o.KeyPrefix, maxSize: o.MaxSize,
 		maxAttempts: o.MaxAttempts, maxRetryBody: o.MaxRetryBody, log: o.Logger, onError: o.ErrorHandler,
-		noSpeculation: o.DisableSpeculation,
+		noSpeculation: o.DisableSpeculation, storeTimeout: o.StoreTimeout,
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -112,9 +121,10 @@ func (o *Options) config() (config, error) {
 	def(&c.idle, 30*time.Minute)
 	def(&c.lifetime, 24*time.Hour)
 	def(&c.touchEvery, c.idle/10)
+	def(&c.storeTimeout, DefaultStoreTimeout)
 	var errs []error
-	if c.idle < 0 || c.lifetime < 0 || c.touchEvery < 0 {
-		errs = append(errs, errors.New("IdleTimeout, Lifetime and TouchInterval must not be negative"))
+	if c.idle < 0 || c.lifetime < 0 || c.touchEvery < 0 || c.storeTimeout < 0 {
+		errs = append(errs, errors.New("IdleTimeout, Lifetime, TouchInterval and StoreTimeout must not be negative"))
 	}
 	if c.touchEvery >= c.idle {
 		errs = append(errs, fmt.Errorf("TouchInterval %v must be shorter than IdleTimeout %v", c.touchEvery, c.idle))

@@ -72,7 +72,7 @@ func New(st store.SessionStore, opts *Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{st: st, c: c, touched: newBoundedMap[int64](touchedGen)}
+	m := &Manager{st: boundedStore{st, c.storeTimeout}, c: c, touched: newBoundedMap[int64](touchedGen)}
 	if !c.noSpeculation {
 		m.cache = newBoundedMap[cachedRecord](cacheGen)
 	}
