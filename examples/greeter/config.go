@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,12 +25,16 @@ type config struct {
 	sessionIdle     time.Duration
 	sessionLifetime time.Duration
 	cookieSecure    bool
+	loginRate       int  // logins a minute per client address; 0: no limit
+	trustProxy      bool // read the client address from X-Forwarded-For
 }
 
 // Environment variables read when the matching flag is not given.
 const (
-	envAddr  = "GREETER_ADDR"
-	envStore = "STORE_URL"
+	envAddr       = "GREETER_ADDR"
+	envStore      = "STORE_URL"
+	envLoginRate  = "GREETER_LOGIN_RATE"
+	envTrustProxy = "GREETER_TRUST_PROXY"
 )
 
 const usageHead = `Usage: greeter [flags]
@@ -39,6 +44,11 @@ Serves the Greeter (GET /greet?name=…, POST/GET/DELETE /session, /healthz,
 by the shared store that -store names. A flag overrides its environment
 variable, which overrides the default. SIGINT or SIGTERM drains in-flight
 requests, closes the store and exits 0.
+
+Logins (POST /session) are limited per client address: -login-rate at
+once, then -login-rate a minute; more answer 429 with Retry-After. The
+client address is the connection's, or with -trust-proxy the last one in
+X-Forwarded-For (set it only behind a reverse proxy that appends it).
 
 Flags:
 `
@@ -59,6 +69,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.DurationVar(&cfg.sessionIdle, "session-idle", 30*time.Minute, "a session ends after this long unused")
 	fs.DurationVar(&cfg.sessionLifetime, "session-lifetime", 24*time.Hour, "a session ends this long after login, however busy")
 	fs.BoolVar(&cfg.cookieSecure, "cookie-secure", false, "mark the session cookie Secure (HTTPS only); set it behind TLS")
+	fs.IntVar(&cfg.loginRate, "login-rate", 30, "allow `N` logins a minute per client address, in bursts of up to N (env "+envLoginRate+"); 0 turns the limit off")
+	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For entry, as a trusted reverse proxy appends it (env "+envTrustProxy+"); without it the header is ignored")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error (warn drops the per-request lines)")
 
 	if err := fs.Parse(args); err != nil {
@@ -86,6 +98,20 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if v := getenv(envStore); v != "" && !set["store"] {
 		cfg.storeURL = v
 	}
+	if v := getenv(envLoginRate); v != "" && !set["login-rate"] {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return cfg, fmt.Errorf("invalid %s %q: want a whole number of logins a minute, 0 for no limit", envLoginRate, v)
+		}
+		cfg.loginRate = n
+	}
+	if v := getenv(envTrustProxy); v != "" && !set["trust-proxy"] {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return cfg, fmt.Errorf("invalid %s %q: want true or false", envTrustProxy, v)
+		}
+		cfg.trustProxy = b
+	}
 
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return cfg, fmt.Errorf("invalid listen address %q (-addr or %s): want host:port, such as :5000 or 127.0.0.1:8080", cfg.addr, envAddr)
@@ -98,6 +124,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if cfg.sessionIdle <= 0 || cfg.sessionLifetime <= 0 {
 		return cfg, fmt.Errorf("invalid -session-idle %v or -session-lifetime %v: both must be positive", cfg.sessionIdle, cfg.sessionLifetime)
+	}
+	if cfg.loginRate < 0 {
+		return cfg, fmt.Errorf("invalid login rate %d (-login-rate or %s): want logins a minute per client address, or 0 for no limit", cfg.loginRate, envLoginRate)
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return cfg, fmt.Errorf("invalid -log-format %q: want text or json", cfg.logFormat)

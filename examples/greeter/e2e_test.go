@@ -30,7 +30,7 @@ func TestBinary(t *testing.T) {
 
 	addr := freeAddr(t)
 	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-addr", addr)
+	cmd := exec.Command(bin, "-addr", addr, "-login-rate", "0")
 	cmd.Stderr = &stderr
 	cmd.Env = []string{"STORE_URL=memory://?max_entries=1000"}
 	if err := cmd.Start(); err != nil {
@@ -68,7 +68,7 @@ func TestBinary(t *testing.T) {
 		t.Errorf("after SIGTERM: %v, want exit 0; stderr:\n%s", waitErr, stderr.String())
 	}
 	logs := stderr.String()
-	for _, want := range []string{"greeter listening", "addr=" + addr, "max_entries=1000", "path=/greet status=200", "greeter stopped"} {
+	for _, want := range []string{"greeter listening", "addr=" + addr, "max_entries=1000", "login_rate=0", "path=/greet status=200", "greeter stopped"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}

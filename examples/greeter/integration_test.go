@@ -216,8 +216,8 @@ func TestTwoInstancesShareAStore(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			storeURL := b.url(t)
-			a := start(t, hooks{}, "-store", storeURL, "-log-level", "warn")
-			bb := start(t, hooks{}, "-store", storeURL, "-log-level", "warn")
+			a := start(t, hooks{}, "-store", storeURL, "-log-level", "warn", "-login-rate", "0")
+			bb := start(t, hooks{}, "-store", storeURL, "-log-level", "warn", "-login-rate", "0")
 			servers := [2]*server{a, bb}
 			c := newClient(t)
 
@@ -518,7 +518,7 @@ func checkStoreFreeRoutes(t *testing.T, c *http.Client, base, token string) {
 func TestRedisOutage(t *testing.T) {
 	rp := newRedisProc(t)
 	rp.start(t)
-	s := start(t, hooks{}, "-store", "redis://"+rp.addr()+"/0", "-log-level", "warn")
+	s := start(t, hooks{}, "-store", "redis://"+rp.addr()+"/0", "-log-level", "warn", "-login-rate", "0")
 	c := newClient(t)
 
 	if status, body := mustCall(t, c, http.MethodGet, s.url+"/readyz", "", "", byNone); status != http.StatusOK {
@@ -598,7 +598,7 @@ func TestRedisOutage(t *testing.T) {
 // Redis comes up.
 func TestRedisDownAtStart(t *testing.T) {
 	rp := newRedisProc(t) // its port is free: nothing listens there yet
-	s := start(t, hooks{}, "-store", "redis://"+rp.addr()+"/0", "-log-level", "warn")
+	s := start(t, hooks{}, "-store", "redis://"+rp.addr()+"/0", "-log-level", "warn", "-login-rate", "0")
 	c := newClient(t)
 
 	if status, body := mustCall(t, c, http.MethodGet, s.url+"/readyz", "", "", byNone); status != http.StatusServiceUnavailable {

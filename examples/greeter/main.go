@@ -16,9 +16,32 @@
 //	-session-idle       a session ends after this long unused, default 30m
 //	-session-lifetime   a session ends this long after login, default 24h
 //	-cookie-secure      mark the session cookie Secure (set it behind TLS)
+//	-login-rate         logins a minute per client address, default 30
+//	                    (env GREETER_LOGIN_RATE); 0 turns the limit off
+//	-trust-proxy        take the client address from X-Forwarded-For
+//	                    (env GREETER_TRUST_PROXY, true or false)
 //	-log-format         text or json, default text
 //	-log-level          debug, info, warn or error, default info; at warn
 //	                    and above the per-request lines are dropped
+//
+// Logins are limited per client address: POST /session may succeed
+// -login-rate times at once, then -login-rate times a minute (a token
+// bucket with that burst); beyond that it answers 429 with a JSON error and
+// a Retry-After header giving the seconds until the next login is allowed.
+// Other routes are not limited. IPv6 clients are counted per /64 prefix,
+// since one subscriber can usually pick any address in its /64. The
+// limiter remembers at most 100,000 addresses (about 25 MB), forgetting
+// the least recently seen first; a forgotten address only starts again
+// with a full allowance.
+//
+// The client address is the connection's remote address, and
+// X-Forwarded-For is ignored, unless -trust-proxy is set. Set it only when
+// every request comes through a reverse proxy that appends the address it
+// was connected from to X-Forwarded-For (as nginx's
+// $proxy_add_x_forwarded_for does): the LAST entry is then used, since the
+// ones before it are whatever the client sent. Without a valid last entry
+// the remote address is used. Behind such a proxy without -trust-proxy,
+// all clients share the proxy's allowance.
 //
 // Exit codes: 0 after a clean shutdown, and for -h (which prints the usage
 // on stdout); 2 for a bad flag, environment value or store URL, reported in
@@ -128,7 +151,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		closeStore()
 		return 2
 	}
-	var h http.Handler = greeter.New(st, &greeter.Options{Logger: log, ReadyTimeout: cfg.readyTimeout, Sessions: sessions})
+	gopts := &greeter.Options{Logger: log, ReadyTimeout: cfg.readyTimeout, Sessions: sessions}
+	if cfg.loginRate > 0 {
+		gopts.AllowLogin = newLoginLimiter(cfg.loginRate, cfg.trustProxy).allow
+	}
+	var h http.Handler = greeter.New(st, gopts)
 	if hk.wrap != nil {
 		h = hk.wrap(h)
 	}
@@ -148,7 +175,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		closeStore()
 		return 1
 	}
-	log.Info("greeter listening", "addr", ln.Addr().String(), "store", store.RedactURL(cfg.storeURL))
+	log.Info("greeter listening", "addr", ln.Addr().String(), "store", store.RedactURL(cfg.storeURL),
+		"login_rate", cfg.loginRate, "trust_proxy", cfg.trustProxy)
 	if hk.listening != nil {
 		hk.listening(ln.Addr())
 	}

@@ -83,7 +83,8 @@ func TestHelp(t *testing.T) {
 	if code := run(t.Context(), []string{"-h"}, env(), &stdout, &stderr); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
-	for _, want := range []string{"Usage: greeter", "-addr", "GREETER_ADDR", "-store", "STORE_URL", "-shutdown-timeout"} {
+	for _, want := range []string{"Usage: greeter", "-addr", "GREETER_ADDR", "-store", "STORE_URL", "-shutdown-timeout",
+		"-login-rate", "GREETER_LOGIN_RATE", "-trust-proxy", "GREETER_TRUST_PROXY", "X-Forwarded-For"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("usage does not mention %q:\n%s", want, stdout.String())
 		}

@@ -40,8 +40,10 @@ type Server struct {
 
 // StartServer starts a server binary on a free loopback port over
 // storeURL and waits for /healthz. kind is "ours" (examples/greeter: store
-// URLs as given, per-request logging off) or "scs" (bench/cmd/peer:
-// "memory://" means memstore). prefix, if not empty, runs the binary under
+// URLs as given, per-request logging off, and the per-address login limit
+// off, since the drivers log in hundreds of sessions from loopback) or
+// "scs" (bench/cmd/peer: "memory://" means memstore; it has no login
+// limit). prefix, if not empty, runs the binary under
 // it (for example taskset -c 0).
 func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instance int, prefix []string) (*Server, error) {
 	port, err := FreePort()
@@ -52,7 +54,7 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 	var argv []string
 	switch kind {
 	case "ours":
-		argv = []string{bin, "-addr", addr, "-store", storeURL, "-log-level", "warn"}
+		argv = []string{bin, "-addr", addr, "-store", storeURL, "-log-level", "warn", "-login-rate", "0"}
 	case "scs":
 		if storeURL == "memory://" {
 			storeURL = "memory"
