@@ -57,7 +57,7 @@ type header struct {
 	written  int64 // Unix ms of the last Create or Replace
 	flags    uint64
 	deadline int64  // Unix ms, 0 for none: ends the session before its Lifetime
-	id       string // the session's stable ID
+	id       []byte // the session's stable ID; shares the decoded buffer
 	extra    []byte // header bytes of a later format
 }
 
@@ -106,7 +106,7 @@ func decode(buf []byte) (header, []entry, error) {
 		if n <= 0 || il > uint64(len(hb)-n) {
 			return h, nil, errCorrupt
 		}
-		h.id = string(hb[n : n+int(il)])
+		h.id = hb[n : n+int(il) : n+int(il)]
 		hb = hb[n+int(il):]
 	}
 	if len(hb) > 0 {
@@ -173,10 +173,10 @@ func encode(dst []byte, h header, entries []entry) []byte {
 	b := binary.AppendVarint(hb[:0], h.created)
 	b = binary.AppendVarint(b, h.written)
 	b = binary.AppendUvarint(b, h.flags)
-	if h.deadline != 0 || h.id != "" || len(h.extra) > 0 {
+	if h.deadline != 0 || len(h.id) > 0 || len(h.extra) > 0 {
 		b = binary.AppendVarint(b, h.deadline)
 	}
-	if h.id != "" || len(h.extra) > 0 {
+	if len(h.id) > 0 || len(h.extra) > 0 {
 		b = binary.AppendUvarint(b, uint64(len(h.id)))
 		b = append(b, h.id...)
 	}
@@ -198,10 +198,10 @@ func encode(dst []byte, h header, entries []entry) []byte {
 // encodedLen is the exact length encode will produce.
 func encodedLen(h header, entries []entry) int {
 	hn := varintLen(h.created) + varintLen(h.written) + uvarintLen(h.flags) + len(h.extra)
-	if h.deadline != 0 || h.id != "" || len(h.extra) > 0 {
+	if h.deadline != 0 || len(h.id) > 0 || len(h.extra) > 0 {
 		hn += varintLen(h.deadline)
 	}
-	if h.id != "" || len(h.extra) > 0 {
+	if len(h.id) > 0 || len(h.extra) > 0 {
 		hn += uvarintLen(uint64(len(h.id))) + len(h.id)
 	}
 	n := 2 + uvarintLen(uint64(hn)) + hn + uvarintLen(uint64(len(entries)))

@@ -133,7 +133,7 @@ func TestCookieValue(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add(encode(nil, header{created: 1, written: 2, flags: 3}, []entry{{key: "name", typ: typeString, raw: []byte("Alice")}, {key: "visits", typ: typeInt, raw: rawInt(7)}}))
-	f.Add(encode(nil, header{created: 1, written: 2, deadline: 9, id: "abc", extra: []byte{7}}, nil))
+	f.Add(encode(nil, header{created: 1, written: 2, deadline: 9, id: []byte("abc"), extra: []byte{7}}, nil))
 	f.Add([]byte{magic, formatV1})
 	f.Add([]byte{magic, formatV1, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -149,7 +149,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded %x does not decode: %v", again, err)
 		}
-		if h2.created != h.created || h2.written != h.written || h2.flags != h.flags || h2.deadline != h.deadline || h2.id != h.id || !bytes.Equal(h2.extra, h.extra) || !sameEntries(e2, entries) {
+		if h2.created != h.created || h2.written != h.written || h2.flags != h.flags || h2.deadline != h.deadline || !bytes.Equal(h2.id, h.id) || !bytes.Equal(h2.extra, h.extra) || !sameEntries(e2, entries) {
 			t.Fatalf("decode/encode/decode changed the session: %+v %+v -> %+v %+v", h, entries, h2, e2)
 		}
 	})

@@ -88,7 +88,7 @@ func (s *Session) next(h header, now int64) (header, []entry, []byte, error) {
 		h.deadline = s.pending.deadline
 	}
 	if s.pending.id != "" {
-		h.id = s.pending.id
+		h.id = []byte(s.pending.id)
 	}
 	values := merge(s.base(), s.pending.writes)
 	n := encodedLen(h, values)

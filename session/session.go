@@ -196,7 +196,7 @@ func (s *Session) ID() string {
 	case s.pending.id != "":
 		return s.pending.id
 	}
-	return s.stored.hdr.id
+	return string(s.stored.hdr.id)
 }
 
 // Deadline returns when the session ends however busy it is: its start
@@ -281,7 +281,7 @@ func (s *Session) load() {
 		return
 	}
 	s.stored = stored{loaded: true, exists: true, version: rec.Version, hdr: h, values: values, speculative: ok}
-	if h.id == "" {
+	if len(h.id) == 0 {
 		// Written before sessions had IDs: give it one, saved with this
 		// request.
 		s.pending.id = newID()
