@@ -70,8 +70,11 @@ type Options struct {
 	ReadyTimeout time.Duration
 
 	// Sessions is the session manager behind /session and /greet. Nil means
-	// one with session's defaults over the store given to New (and no
-	// sessions at all if that is nil: /session then answers 503).
+	// one with SessionOptions over the store given to New (and no sessions
+	// at all if that is nil: /session then answers 503). A manager of your
+	// own should take the token from the header too, and echo it, for the
+	// API clients the routes promise X-Session-Token to: start from
+	// SessionOptions.
 	Sessions *session.Manager
 
 	// AllowLogin, if set, is asked before each POST /session; when it
@@ -107,7 +110,7 @@ func New(s store.SessionStore, opts *Options) http.Handler {
 	h.sessions = opts.Sessions
 	if h.sessions == nil && s != nil {
 		// session.New fails only on bad options, and these are defaults.
-		h.sessions, _ = session.New(s, nil)
+		h.sessions, _ = session.New(s, SessionOptions())
 	}
 	h.routes()
 	var top http.Handler = h.mux
@@ -120,6 +123,14 @@ func New(s store.SessionStore, opts *Options) http.Handler {
 	}))
 	h.top = csrf.Handler(top)
 	return h
+}
+
+// SessionOptions returns the session options the Greeter's routes expect:
+// the token in the "session" cookie and in the X-Session-Token header, and
+// echoed in that header for API clients. Change the rest (timeouts, Secure
+// cookies) before passing them to session.New.
+func SessionOptions() *session.Options {
+	return &session.Options{Transport: session.CookieAndHeaderTransport, EchoToken: true}
 }
 
 // handler is the Greeter. It keeps its own ServeMux, so that it can be

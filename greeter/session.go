@@ -85,7 +85,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := session.From(r.Context())
-	s.Renew()
+	s.Login() // a new session: nothing of the client's earlier one carries over
 	s.SetString("name", *in.Name)
 	s.SetInt("visits", 0)
 	// Saved before the 201 goes out; if the store fails, the client gets
@@ -114,7 +114,7 @@ func (h *handler) showSession(w http.ResponseWriter, r *http.Request, add int64)
 		return
 	}
 	s := session.From(r.Context())
-	live, err := s.Load()
+	live, err := s.Live()
 	if err != nil {
 		writeJSON(w, r, http.StatusServiceUnavailable, bodyStoreDown)
 		return
@@ -125,10 +125,10 @@ func (h *handler) showSession(w http.ResponseWriter, r *http.Request, add int64)
 		writeJSON(w, r, http.StatusUnauthorized, bodyNoSession)
 		return
 	}
-	visits, _ := s.GetInt("visits")
+	visits, _ := s.GetInt64("visits")
 	visits += add
 	if add != 0 {
-		s.SetInt("visits", visits)
+		s.SetInt64("visits", visits)
 	}
 	writeJSON(w, r, http.StatusOK, sessionBody(name, visits))
 }

@@ -3,6 +3,8 @@ package greeter_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -138,7 +140,9 @@ func TestSessionFlow(t *testing.T) {
 // on /greet; never a 5xx.
 func TestBadTokens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		m, err := session.New(memory.New(nil), &session.Options{IdleTimeout: time.Minute})
+		opts := greeter.SessionOptions()
+		opts.IdleTimeout = time.Minute
+		m, err := session.New(memory.New(nil), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,5 +327,57 @@ func TestLoginRefusedByAllowLogin(t *testing.T) {
 	}
 	if w := call(t, h, "GET", "/greet?name=Carol", "", "", false); w.Code != http.StatusOK {
 		t.Errorf("/greet after a refused login: %d", w.Code)
+	}
+}
+
+// failingBody is a request body that breaks after a few bytes, as a cut-off
+// or malformed chunked upload does.
+type failingBody struct{ reads int }
+
+func (b *failingBody) Read(p []byte) (int, error) {
+	if b.reads++; b.reads == 1 {
+		return copy(p, `{"na`), nil
+	}
+	return 0, io.ErrUnexpectedEOF
+}
+
+// Before Session API v1, GET /session (under session.Retry) read the body
+// itself and answered a broken one with 503 and an ERROR log line.
+func TestBodyErrorsAreTheClients(t *testing.T) {
+	var logs strings.Builder
+	m, err := session.New(memory.New(nil), func() *session.Options {
+		o := greeter.SessionOptions()
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		return o
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := greeter.New(memory.New(nil), &greeter.Options{Sessions: m})
+	tok := loginAs(t, h, "Alice")
+	for _, c := range []struct {
+		method, path string
+		want         int
+		bodyRead     bool
+	}{
+		{"GET", "/session", http.StatusOK, false},
+		{"GET", "/greet", http.StatusOK, false},
+		{"DELETE", "/session", http.StatusNoContent, false},
+		{"POST", "/session", http.StatusBadRequest, true},
+	} {
+		body := &failingBody{}
+		r := httptest.NewRequest(c.method, c.path, body)
+		r.Header.Set("X-Session-Token", tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.want {
+			t.Errorf("%s %s with a broken body: %d %s, want %d", c.method, c.path, w.Code, w.Body, c.want)
+		}
+		if read := body.reads > 0; read != c.bodyRead {
+			t.Errorf("%s %s: body read %v, want %v", c.method, c.path, read, c.bodyRead)
+		}
+	}
+	if strings.Contains(logs.String(), "ERROR") {
+		t.Errorf("a client's broken body was logged as an error:\n%s", logs.String())
 	}
 }

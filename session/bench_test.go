@@ -43,19 +43,29 @@ func BenchmarkMiddleware(b *testing.B) {
 	}))
 	login := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := session.From(r.Context())
-		s.Renew()
+		s.Login()
 		s.SetString("name", "Alice")
 		s.SetInt("visits", 0)
 	}))
 	rec := httptest.NewRecorder()
 	login.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
-	tok := rec.Header().Get("X-Session-Token")
+	var tok string
+	for _, c := range rec.Result().Cookies() {
+		tok = c.Value
+	}
+	if tok == "" {
+		b.Fatal("login set no cookie")
+	}
 	withToken := httptest.NewRequest("GET", "/", nil)
 	withToken.AddCookie(&http.Cookie{Name: "session", Value: tok})
 
 	run := func(name string, h http.Handler, r *http.Request) {
 		b.Run(name, func(b *testing.B) {
 			w := &discard{h: http.Header{}}
+			h.ServeHTTP(w, r)
+			if name == "Read" && w.h.Get("Vary") == "" {
+				b.Fatal("the read loaded no session")
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				w.reset()

@@ -14,7 +14,9 @@ import (
 //
 //	magic 'S', format 1
 //	uvarint header length, header:
-//	    varint created (Unix ms), varint written (Unix ms), uvarint flags
+//	    varint created (Unix ms), varint written (Unix ms), uvarint flags,
+//	    then, each optional, in order:
+//	    varint deadline (Unix ms, 0 for none), uvarint ID length, ID
 //	    [bytes a later format may append: kept as they are]
 //	uvarint entry count, then per entry, sorted by key:
 //	    uvarint key length, key, type byte, uvarint value length, value
@@ -42,6 +44,7 @@ const (
 	typeFloat  byte = 4 // float64 bits, 8 bytes big-endian
 	typeBytes  byte = 5
 	typeTime   byte = 6 // Unix ns, 8 bytes big-endian, read back in UTC
+	typeCodec  byte = 7 // Put: the Manager's Codec's bytes
 )
 
 var (
@@ -50,10 +53,12 @@ var (
 )
 
 type header struct {
-	created int64 // Unix ms
-	written int64 // Unix ms of the last Create or Replace
-	flags   uint64
-	extra   []byte // header bytes of a later format
+	created  int64 // Unix ms
+	written  int64 // Unix ms of the last Create or Replace
+	flags    uint64
+	deadline int64  // Unix ms, 0 for none: ends the session before its Lifetime
+	id       []byte // the session's stable ID; shares the decoded buffer
+	extra    []byte // header bytes of a later format
 }
 
 type entry struct {
@@ -91,6 +96,20 @@ func decode(buf []byte) (header, []entry, error) {
 		return h, nil, errCorrupt
 	}
 	if hb = hb[n:]; len(hb) > 0 {
+		if h.deadline, n = binary.Varint(hb); n <= 0 {
+			return h, nil, errCorrupt
+		}
+		hb = hb[n:]
+	}
+	if len(hb) > 0 {
+		il, n := binary.Uvarint(hb)
+		if n <= 0 || il > uint64(len(hb)-n) {
+			return h, nil, errCorrupt
+		}
+		h.id = hb[n : n+int(il) : n+int(il)]
+		hb = hb[n+int(il):]
+	}
+	if len(hb) > 0 {
 		h.extra = hb
 	}
 	count, n := binary.Uvarint(p)
@@ -150,13 +169,20 @@ func validRaw(typ byte, raw []byte) bool {
 // encode appends the stored form of a session to dst. Entries must be
 // sorted by key, without duplicates.
 func encode(dst []byte, h header, entries []entry) []byte {
-	var hb [3 * binary.MaxVarintLen64]byte
-	hn := binary.PutVarint(hb[:], h.created)
-	hn += binary.PutVarint(hb[hn:], h.written)
-	hn += binary.PutUvarint(hb[hn:], h.flags)
+	var hb [5*binary.MaxVarintLen64 + 64]byte
+	b := binary.AppendVarint(hb[:0], h.created)
+	b = binary.AppendVarint(b, h.written)
+	b = binary.AppendUvarint(b, h.flags)
+	if h.deadline != 0 || len(h.id) > 0 || len(h.extra) > 0 {
+		b = binary.AppendVarint(b, h.deadline)
+	}
+	if len(h.id) > 0 || len(h.extra) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(h.id)))
+		b = append(b, h.id...)
+	}
 	dst = append(dst, magic, formatV1)
-	dst = binary.AppendUvarint(dst, uint64(hn+len(h.extra)))
-	dst = append(dst, hb[:hn]...)
+	dst = binary.AppendUvarint(dst, uint64(len(b)+len(h.extra)))
+	dst = append(dst, b...)
 	dst = append(dst, h.extra...)
 	dst = binary.AppendUvarint(dst, uint64(len(entries)))
 	for _, e := range entries {
@@ -172,6 +198,12 @@ func encode(dst []byte, h header, entries []entry) []byte {
 // encodedLen is the exact length encode will produce.
 func encodedLen(h header, entries []entry) int {
 	hn := varintLen(h.created) + varintLen(h.written) + uvarintLen(h.flags) + len(h.extra)
+	if h.deadline != 0 || len(h.id) > 0 || len(h.extra) > 0 {
+		hn += varintLen(h.deadline)
+	}
+	if len(h.id) > 0 || len(h.extra) > 0 {
+		hn += uvarintLen(uint64(len(h.id))) + len(h.id)
+	}
 	n := 2 + uvarintLen(uint64(hn)) + hn + uvarintLen(uint64(len(entries)))
 	for _, e := range entries {
 		n += uvarintLen(uint64(len(e.key))) + len(e.key) + 1 + uvarintLen(uint64(len(e.raw))) + len(e.raw)

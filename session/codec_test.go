@@ -68,7 +68,7 @@ func TestDecodeRejects(t *testing.T) {
 // does not understand.
 func TestUnknownDataSurvivesASave(t *testing.T) {
 	st := memory.New(nil)
-	m, err := New(st, nil)
+	m, err := New(st, &Options{Transport: HeaderTransport})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +133,7 @@ func TestCookieValue(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add(encode(nil, header{created: 1, written: 2, flags: 3}, []entry{{key: "name", typ: typeString, raw: []byte("Alice")}, {key: "visits", typ: typeInt, raw: rawInt(7)}}))
+	f.Add(encode(nil, header{created: 1, written: 2, deadline: 9, id: []byte("abc"), extra: []byte{7}}, nil))
 	f.Add([]byte{magic, formatV1})
 	f.Add([]byte{magic, formatV1, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -148,7 +149,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded %x does not decode: %v", again, err)
 		}
-		if h2.created != h.created || h2.written != h.written || h2.flags != h.flags || !bytes.Equal(h2.extra, h.extra) || !sameEntries(e2, entries) {
+		if h2.created != h.created || h2.written != h.written || h2.flags != h.flags || h2.deadline != h.deadline || !bytes.Equal(h2.id, h.id) || !bytes.Equal(h2.extra, h.extra) || !sameEntries(e2, entries) {
 			t.Fatalf("decode/encode/decode changed the session: %+v %+v -> %+v %+v", h, entries, h2, e2)
 		}
 	})
@@ -167,7 +168,8 @@ func FuzzTokenFrom(f *testing.F) {
 		if header != "" {
 			r.Header["X-Session-Token"] = []string{header}
 		}
-		got, _ := tokenFrom(r, "session", "X-Session-Token")
+		c := config{transport: CookieAndHeaderTransport, header: "X-Session-Token", cookie: Cookie{Name: "session"}}
+		got, _ := c.tokenFrom(r)
 		if got != "" && !validToken(got) {
 			t.Fatalf("tokenFrom returned %q, not a valid token", got)
 		}

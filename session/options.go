@@ -26,11 +26,23 @@ type Options struct {
 	// last use; in exchange, reading a session costs one store operation.
 	TouchInterval time.Duration
 
+	// Transport says where tokens travel: the cookie (the default), a
+	// header, or both.
+	Transport Transport
 	// Cookie sets the session cookie's attributes.
 	Cookie Cookie
-	// Header is the request and response header that carries the token for
-	// clients without cookies. Default "X-Session-Token".
+	// Header is the header that carries the token under HeaderTransport
+	// and CookieAndHeaderTransport. Default "X-Session-Token".
 	Header string
+	// EchoToken, under CookieAndHeaderTransport, also sends the token in
+	// Header whenever it changes, for API clients that do not read
+	// cookies. Off by default: a token in a header is readable by page
+	// scripts, which undoes HttpOnly. (HeaderTransport always sends it.)
+	EchoToken bool
+
+	// Codec encodes the values of Put and decodes them for Get and Pop.
+	// Default JSONCodec.
+	Codec Codec
 
 	// KeyPrefix is put before every store key. Default "session:".
 	KeyPrefix string
@@ -91,8 +103,11 @@ type Cookie struct {
 type config struct {
 	idle, lifetime, touchEvery time.Duration
 	storeTimeout               time.Duration
+	transport                  Transport
 	cookie                     Cookie
 	header                     string
+	echo                       bool
+	codec                      Codec
 	vary                       []string
 	prefix                     string
 	maxSize                    int
@@ -109,7 +124,7 @@ func (o *Options) config() (config, error) {
 	}
 	c := config{
 		idle: o.IdleTimeout, lifetime: o.Lifetime, touchEvery: o.TouchInterval,
-		cookie: o.Cookie, header: o.Header, prefix: o.KeyPrefix, maxSize: o.MaxSize,
+		transport: o.Transport, cookie: o.Cookie, header: o.Header, echo: o.EchoToken, codec: o.Codec, prefix: o.KeyPrefix, maxSize: o.MaxSize,
 		maxAttempts: o.MaxAttempts, maxRetryBody: o.MaxRetryBody, log: o.Logger, onError: o.ErrorHandler,
 		noSpeculation: o.DisableSpeculation, storeTimeout: o.StoreTimeout,
 	}
@@ -154,7 +169,22 @@ func (o *Options) config() (config, error) {
 		errs = append(errs, fmt.Errorf("header name %q is not a valid HTTP token", c.header))
 	}
 	c.header = http.CanonicalHeaderKey(c.header)
-	c.vary = []string{"Cookie, " + c.header}
+	switch c.transport {
+	case CookieTransport:
+		c.vary = []string{"Cookie"}
+		if c.echo {
+			errs = append(errs, errors.New("EchoToken needs CookieAndHeaderTransport: CookieTransport sends no header"))
+		}
+	case HeaderTransport:
+		c.vary, c.echo = []string{c.header}, true
+	case CookieAndHeaderTransport:
+		c.vary = []string{"Cookie, " + c.header}
+	default:
+		errs = append(errs, fmt.Errorf("unknown Transport %d", c.transport))
+	}
+	if c.codec == nil {
+		c.codec = JSONCodec{}
+	}
 	if o.KeyPrefix == "" {
 		c.prefix = "session:"
 	}

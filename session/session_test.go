@@ -26,9 +26,12 @@ import (
 )
 
 func TestLoginSetsCookieAndHeader(t *testing.T) {
-	h := app(mustManager(t, memory.New(nil), nil))
+	h := app(mustManager(t, memory.New(nil), &session.Options{Transport: session.CookieAndHeaderTransport, EchoToken: true}))
 	w := do(t, h, "POST", "/login?user=alice", "")
 	tok := tokenOf(t, w)
+	if w.Header().Get("X-Session-Token") != tok {
+		t.Errorf("EchoToken: X-Session-Token %q, want the cookie's token", w.Header().Get("X-Session-Token"))
+	}
 	if len(tok) != 43 {
 		t.Errorf("token %q has %d characters, want 43 (256 bits, base64url)", tok, len(tok))
 	}
@@ -691,7 +694,7 @@ func TestSessionLogValueHidesToken(t *testing.T) {
 		s := session.From(r.Context())
 		s.SetString("k", "v")
 		s.Save()
-		tok = w.Header().Get("X-Session-Token")
+		tok = s.Token()
 		log.Info("request", "session", s)
 	}))
 	do(t, h, "GET", "/", "")

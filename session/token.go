@@ -4,8 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"net/http"
-	"strings"
 )
 
 // A token is 256 bits from crypto/rand in unpadded base64url: 43 characters.
@@ -20,6 +18,14 @@ func newToken() string {
 	var b [32]byte
 	rand.Read(b[:]) // never fails since Go 1.24
 	return tokenEncoding.EncodeToString(b[:])
+}
+
+// newID returns a session ID: 128 bits from crypto/rand, unrelated to the
+// token, in unpadded base64url (22 characters).
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // validToken reports whether t has the exact shape of a token: 43
@@ -51,48 +57,4 @@ func storeKey(prefix, token string) string {
 	b := append(buf[:0], prefix...)
 	b = base64.RawURLEncoding.AppendEncode(b, sum[:])
 	return string(b)
-}
-
-// tokenFrom finds the request's token: the header first (an API client's
-// explicit choice), else the cookie. A value of the wrong shape counts as
-// no token, without a store lookup.
-func tokenFrom(r *http.Request, cookieName, headerName string) (token string, fromCookie bool) {
-	if vs := r.Header[headerName]; len(vs) > 0 {
-		if t := strings.TrimSpace(vs[0]); validToken(t) {
-			return t, false
-		}
-		return "", false
-	}
-	for _, line := range r.Header["Cookie"] {
-		if v, ok := cookieValue(line, cookieName); ok {
-			if validToken(v) {
-				return v, true
-			}
-			return "", true
-		}
-	}
-	return "", false
-}
-
-// cookieValue finds name's value in one Cookie header line without
-// allocating, as http.Request.Cookie would. Quoted values are unquoted.
-func cookieValue(line, name string) (string, bool) {
-	for len(line) > 0 {
-		var part string
-		if i := strings.IndexByte(line, ';'); i >= 0 {
-			part, line = line[:i], line[i+1:]
-		} else {
-			part, line = line, ""
-		}
-		part = strings.TrimSpace(part)
-		k, v, ok := strings.Cut(part, "=")
-		if !ok || k != name {
-			continue
-		}
-		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-			v = v[1 : len(v)-1]
-		}
-		return v, true
-	}
-	return "", false
 }
