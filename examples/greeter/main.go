@@ -140,12 +140,12 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return 0
 	}
 
-	sessions, err := session.New(st, &session.Options{
-		IdleTimeout: cfg.sessionIdle,
-		Lifetime:    cfg.sessionLifetime,
-		Cookie:      session.Cookie{Secure: cfg.cookieSecure},
-		Logger:      log,
-	})
+	sopts := greeter.SessionOptions() // cookie and X-Session-Token, as the routes promise
+	sopts.IdleTimeout = cfg.sessionIdle
+	sopts.Lifetime = cfg.sessionLifetime
+	sopts.Cookie.Secure = cfg.cookieSecure
+	sopts.Logger = log
+	sessions, err := session.New(st, sopts)
 	if err != nil {
 		fmt.Fprintf(stderr, "greeter: %v\n", err)
 		closeStore()
