@@ -8,7 +8,9 @@
 //	GET /greet              200 {"message":"Hello, World!"}, or the session's
 //	                        name when the request carries a live session
 //	POST /session           {"name":"Alice"}: log in; 201 {"name":"Alice","visits":0},
-//	                        the token in cookie "session" and header X-Session-Token
+//	                        a new session (nothing of an earlier one carried over),
+//	                        the token in cookie "session" and header X-Session-Token;
+//	                        429 with Retry-After when Options.AllowLogin refuses
 //	GET /session            200 {"name":"Alice","visits":N}, N one more per call;
 //	                        401 without a live session
 //	DELETE /session         204: log out; the token dies on every instance at once
@@ -27,7 +29,8 @@
 // HEAD is answered wherever GET is, with the same headers and no body. Every
 // response, errors included, is JSON with Content-Type application/json and
 // X-Content-Type-Options: nosniff; errors are {"error":"…"} with a 4xx or 5xx
-// status: 400 for a bad query, 404 for an unknown path, 405 with an Allow
+// status: 400 for a bad query or a body that cannot be read (413 for one
+// too large; routes that take no body never read one), 404 for an unknown path, 405 with an Allow
 // header for a method the path does not serve, 503 for a store that does not
 // answer. A bad request never gets a 5xx.
 //
