@@ -25,7 +25,7 @@ func TestOpenErrors(t *testing.T) {
 		{"1bad://x", []string{"invalid scheme"}},
 		{"me mory://", []string{"invalid scheme"}},
 		{"memory://host", []string{"memory: URL takes no host"}},
-		{"memory://?max_entries=-1", []string{"max_entries must be a non-negative integer"}},
+		{"memory://?max_entries=-2", []string{"max_entries must be an integer"}},
 		{"memory://?max_entrys=1", []string{`unknown URL parameter "max_entrys"`}},
 		{"memory://u:hunter2@/", []string{"memory: URL takes no host, user"}},
 	}

@@ -61,6 +61,28 @@ func BenchmarkStore(b *testing.B) {
 			i++
 		}
 	})
+	// A full store: every Create evicts one record, as under a flood of
+	// logins that are never used again.
+	b.Run("CreateFull", func(b *testing.B) {
+		s := memory.New(&memory.Options{MaxEntries: keys})
+		b.ReportAllocs()
+		ks := make([]string, 1<<16)
+		for i := range ks {
+			ks[i] = fmt.Sprintf("new:%064d", i)
+		}
+		i := 0
+		for b.Loop() {
+			if i%len(ks) == 0 && i > 0 {
+				b.StopTimer()
+				s = memory.New(&memory.Options{MaxEntries: keys})
+				b.StartTimer()
+			}
+			if _, err := s.Create(ctx, ks[i%len(ks)], benchValue, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 	b.Run("Replace", func(b *testing.B) {
 		s, ks, vs := setup(b)
 		i := 0

@@ -81,13 +81,13 @@ func TestTouchDoesNotGrowHeap(t *testing.T) {
 	}
 }
 
-func TestMaxEntriesEvictsSoonestToExpire(t *testing.T) {
+// Records never used since their Create go in the order they came.
+func TestMaxEntriesEvictsLeastRecentlyCreated(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
 		s := New(&Options{MaxEntries: 100})
-		// Key i lives i+1 hours, so the longest-lived 100 are 900..999.
 		for i := range 1000 {
-			if _, err := s.Create(ctx, fmt.Sprint(i), nil, time.Duration(i+1)*time.Hour); err != nil {
+			if _, err := s.Create(ctx, fmt.Sprint(i), nil, time.Hour); err != nil {
 				t.Fatal(err)
 			}
 			if s.Len() > 100 {
@@ -100,10 +100,10 @@ func TestMaxEntriesEvictsSoonestToExpire(t *testing.T) {
 				kept++
 			}
 		}
-		// Eviction is per shard, so "soonest" is approximate across shards;
-		// most of the longest-lived must survive.
+		// Eviction is per shard, so "least recently" is approximate across
+		// shards; most of the last created must survive.
 		if kept < 50 {
-			t.Errorf("only %d of the 100 longest-lived records survived eviction", kept)
+			t.Errorf("only %d of the 100 last created records survived eviction", kept)
 		}
 	})
 }

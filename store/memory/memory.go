@@ -8,8 +8,18 @@
 // Expired records are never returned, and they are reclaimed as writes come
 // in: each write first removes the records of its shard whose time is up, so
 // memory tracks the number of live records under any churn, without a
-// background goroutine. With Options.MaxEntries set, Create evicts the record
-// closest to expiry to make room; expiry resolution is the clock's.
+// background goroutine. Expiry resolution is the clock's.
+//
+// The store is bounded by default: at most DefaultMaxEntries records and
+// DefaultMaxBytes bytes, counting each record's key and value plus
+// EntryOverhead; Options change or lift both bounds. Over a bound, a write
+// evicts first the records that nobody has read, replaced or touched since
+// their Create, oldest first, and only when there are none the least
+// recently used of the others, so that a flood of logins that are never
+// used again cannot push out the sessions in use. Used records keep at most
+// four fifths of each bound, so new ones always have room to be used.
+// Eviction order is exact within each of the store's shards and
+// approximate across them.
 package memory
 
 import (
@@ -17,8 +27,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,63 +44,24 @@ func init() {
 	})
 }
 
-// Options configure a Store. The zero value (or nil) means no limits.
-type Options struct {
-	// MaxEntries caps the number of records; 0 means no cap. When a Create
-	// would pass it, the record closest to expiry is evicted first.
-	MaxEntries int
-	// MaxValueSize caps a value's length in bytes; 0 means no cap. Longer
-	// values are refused with store.ErrTooLarge.
-	MaxValueSize int
-}
-
-// ParseURL reads Options from a "memory://" URL. Two query parameters are
-// known: max_entries and max_value_size, non-negative integers, as in
-// "memory://?max_entries=100000". Anything else is an error, so a typo is
-// not silently ignored.
-func ParseURL(rawURL string) (*Options, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("memory: malformed URL")
-	}
-	if u.Scheme != "memory" {
-		return nil, fmt.Errorf("memory: URL scheme is %q, want memory", u.Scheme)
-	}
-	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.User != nil {
-		return nil, fmt.Errorf("memory: URL takes no host, user or path; want memory:// or memory://?max_entries=N")
-	}
-	opts := &Options{}
-	for k, vs := range u.Query() {
-		var dst *int
-		switch k {
-		case "max_entries":
-			dst = &opts.MaxEntries
-		case "max_value_size":
-			dst = &opts.MaxValueSize
-		default:
-			return nil, fmt.Errorf("memory: unknown URL parameter %q; known: max_entries, max_value_size", k)
-		}
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("memory: URL parameter %s given %d times", k, len(vs))
-		}
-		n, err := strconv.Atoi(vs[0])
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("memory: URL parameter %s must be a non-negative integer", k)
-		}
-		*dst = n
-	}
-	return opts, nil
-}
-
 const numShards = 32
 
 // Store is the in-memory SessionStore. Create it with New.
 type Store struct {
-	seed      maphash.Seed
-	shards    [numShards]shard
-	maxValue  int
-	maxCount  int64
-	count     atomic.Int64
+	seed   maphash.Seed
+	shards [numShards]shard
+
+	// The bounds, 0 meaning none. Protected holds at most four fifths of
+	// each (see lru.go).
+	maxValue                   int
+	maxCount, maxBytes         int64
+	protMaxCount, protMaxBytes int64
+
+	// count and bytes cover every record held, live or expired but not yet
+	// reclaimed; protCount and protBytes the protected ones among them.
+	count, bytes         atomic.Int64
+	protCount, protBytes atomic.Int64
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
@@ -101,17 +70,26 @@ var _ store.SessionStore = (*Store)(nil)
 
 type shard struct {
 	mu      sync.Mutex
+	index   int
 	entries map[string]*entry
 	// byExpiry orders deadlines, soonest first. Each write pushes one item;
 	// an item whose deadline no longer matches its entry is stale and is
 	// dropped when it surfaces, or when the heap is rebuilt.
 	byExpiry expiryHeap
+	// Every entry is on exactly one of these, most recently used first.
+	probation, protected lruList
 }
 
 type entry struct {
-	value    []byte
-	version  uint64
-	deadline int64 // unix nanoseconds
+	key       string
+	value     []byte
+	version   uint64
+	deadline  int64 // unix nanoseconds
+	used      int64 // unix nanoseconds it last went to the front of its list
+	size      int64 // counted toward MaxBytes: key, value and EntryOverhead
+	prev      *entry
+	next      *entry
+	protected bool
 }
 
 // New returns an empty Store. opts may be nil.
@@ -119,9 +97,20 @@ func New(opts *Options) *Store {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Store{seed: maphash.MakeSeed(), maxValue: opts.MaxValueSize, maxCount: int64(opts.MaxEntries)}
+	s := &Store{
+		seed:     maphash.MakeSeed(),
+		maxValue: max(opts.MaxValueSize, 0),
+		maxCount: limit(int64(opts.MaxEntries), DefaultMaxEntries),
+		maxBytes: limit(opts.MaxBytes, DefaultMaxBytes),
+	}
+	s.protMaxCount = s.maxCount - s.maxCount/5
+	s.protMaxBytes = s.maxBytes - s.maxBytes/5
 	for i := range s.shards {
-		s.shards[i].entries = make(map[string]*entry)
+		sh := &s.shards[i]
+		sh.index = i
+		sh.entries = make(map[string]*entry)
+		sh.probation.init()
+		sh.protected.init()
 	}
 	return s
 }
@@ -144,6 +133,10 @@ func deadline(now int64, ttl time.Duration) int64 {
 	return now + int64(ttl)
 }
 
+func entrySize(key string, value []byte) int64 {
+	return int64(len(key)) + int64(len(value)) + EntryOverhead
+}
+
 func (s *Store) check(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -158,7 +151,14 @@ func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl ti
 	if err := s.check(ctx, key); err != nil {
 		return err
 	}
-	return store.CheckWrite(key, value, ttl, s.maxValue)
+	if err := store.CheckWrite(key, value, ttl, s.maxValue); err != nil {
+		return err
+	}
+	// Evicting every other record would not make room for it.
+	if n := entrySize(key, value); s.maxBytes > 0 && n > s.maxBytes {
+		return fmt.Errorf("%w: %d bytes with its key and overhead, more than the store's whole budget of %d", store.ErrTooLarge, n, s.maxBytes)
+	}
+	return nil
 }
 
 // Get implements store.SessionStore.
@@ -175,7 +175,11 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 		return store.Record{}, store.ErrNotFound
 	}
 	rec := store.Record{Value: clone(e.value), Version: e.version}
+	overflow := s.use(sh, e, now)
 	sh.mu.Unlock()
+	if overflow {
+		s.demoteElsewhere(e)
+	}
 	return rec, nil
 }
 
@@ -188,29 +192,23 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	version := store.NewVersion()
 	sh := s.shardFor(key)
 	now := time.Now().UnixNano()
+	e := &entry{key: key, value: v, version: version, deadline: deadline(now, ttl), used: now, size: entrySize(key, v)}
 	sh.mu.Lock()
 	s.reap(sh, now)
-	if e := sh.entries[key]; e != nil {
+	if sh.entries[key] != nil {
 		// reap has removed it if it had expired
 		sh.mu.Unlock()
 		return 0, store.ErrExists
 	}
-	// Reserve a place first, so concurrent Creates never pass the cap.
-	if n := s.count.Add(1); s.maxCount > 0 && n > s.maxCount && !s.evictOne(sh) {
-		sh.mu.Unlock()
-		s.evictElsewhere(sh)
-		sh.mu.Lock()
-		// The key may have been created while the lock was dropped.
-		if sh.entries[key] != nil {
-			s.count.Add(-1)
-			sh.mu.Unlock()
-			return 0, store.ErrExists
-		}
-	}
-	e := &entry{value: v, version: version, deadline: deadline(now, ttl)}
-	sh.entries[key] = e
-	sh.push(key, e.deadline)
+	// The record is counted as it goes in, before anything is evicted for
+	// it, so that concurrent Creates each see the others' claims and each
+	// evicts for its own: none returns while the store is over a bound.
+	s.insert(sh, e)
+	more := s.evictLocal(sh, e)
 	sh.mu.Unlock()
+	if more {
+		s.makeRoom(sh, e)
+	}
 	return version, nil
 }
 
@@ -224,17 +222,35 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	sh := s.shardFor(key)
 	now := time.Now().UnixNano()
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	s.reap(sh, now)
 	e := sh.entries[key]
 	if e == nil {
+		sh.mu.Unlock()
 		return 0, store.ErrNotFound
 	}
 	if e.version != version {
+		sh.mu.Unlock()
 		return 0, store.ErrConflict
 	}
-	e.value, e.version, e.deadline = v, newVersion, deadline(now, ttl)
+	size := entrySize(key, v)
+	s.bytes.Add(size - e.size)
+	if e.protected {
+		s.protBytes.Add(size - e.size)
+	}
+	e.value, e.version, e.deadline, e.size = v, newVersion, deadline(now, ttl), size
 	sh.push(key, e.deadline)
+	s.use(sh, e, now)
+	// A larger value can push protected or the whole store over a bound
+	// even when e was protected already.
+	overflow := s.demoteLocal(sh, e)
+	more := s.evictLocal(sh, e)
+	sh.mu.Unlock()
+	if overflow {
+		s.demoteElsewhere(e)
+	}
+	if more {
+		s.makeRoom(sh, e)
+	}
 	return newVersion, nil
 }
 
@@ -249,14 +265,19 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	sh := s.shardFor(key)
 	now := time.Now().UnixNano()
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	s.reap(sh, now)
 	e := sh.entries[key]
 	if e == nil {
+		sh.mu.Unlock()
 		return store.ErrNotFound
 	}
 	e.deadline = deadline(now, ttl)
 	sh.push(key, e.deadline)
+	overflow := s.use(sh, e, now)
+	sh.mu.Unlock()
+	if overflow {
+		s.demoteElsewhere(e)
+	}
 	return nil
 }
 
@@ -267,11 +288,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	sh := s.shardFor(key)
 	sh.mu.Lock()
-	if _, ok := sh.entries[key]; ok {
-		delete(sh.entries, key)
-		s.count.Add(-1)
+	if e := sh.entries[key]; e != nil {
+		s.remove(sh, e)
 	}
-	// The heap item left behind is stale and goes when it surfaces.
 	sh.mu.Unlock()
 	return nil
 }
@@ -294,9 +313,13 @@ func (s *Store) Close() error {
 		for i := range s.shards {
 			sh := &s.shards[i]
 			sh.mu.Lock()
-			s.count.Add(-int64(len(sh.entries)))
+			for _, e := range sh.entries {
+				s.account(e, -1)
+			}
 			sh.entries = map[string]*entry{}
 			sh.byExpiry = nil
+			sh.probation.init()
+			sh.protected.init()
 			sh.mu.Unlock()
 		}
 	})
@@ -309,44 +332,12 @@ func (s *Store) reap(sh *shard, now int64) {
 	for len(sh.byExpiry) > 0 && sh.byExpiry[0].deadline <= now {
 		it := sh.byExpiry.pop()
 		if e := sh.entries[it.key]; e != nil && e.deadline == it.deadline {
-			delete(sh.entries, it.key)
-			s.count.Add(-1)
+			s.remove(sh, e)
 		}
 	}
 	// Touches and replaces leave stale items behind; keep them bounded.
 	if len(sh.byExpiry) > 2*len(sh.entries)+64 {
 		sh.rebuild()
-	}
-}
-
-// evictOne removes the record of sh closest to expiry. sh.mu must be held.
-func (s *Store) evictOne(sh *shard) bool {
-	for len(sh.byExpiry) > 0 {
-		it := sh.byExpiry.pop()
-		if e := sh.entries[it.key]; e != nil && e.deadline == it.deadline {
-			delete(sh.entries, it.key)
-			s.count.Add(-1)
-			return true
-		}
-	}
-	return false
-}
-
-// evictElsewhere makes room when the shard a Create lands in holds nothing
-// to evict: it evicts from the first other shard that has a record. sh.mu
-// must not be held.
-func (s *Store) evictElsewhere(except *shard) {
-	for i := range s.shards {
-		sh := &s.shards[i]
-		if sh == except {
-			continue
-		}
-		sh.mu.Lock()
-		ok := s.evictOne(sh)
-		sh.mu.Unlock()
-		if ok {
-			return
-		}
 	}
 }
 
