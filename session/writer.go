@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/stateless-go/stateless/store"
 )
@@ -111,10 +113,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		status, msg = 499, "request canceled"
 	}
+	body := fmt.Sprintf("{\"error\":%q}\n", msg)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	fmt.Fprintf(w, "{\"error\":%q}\n", msg)
+	io.WriteString(w, body)
 }

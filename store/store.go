@@ -65,10 +65,10 @@ type Record struct {
 // Every method honours its context: a context that is already done makes
 // the call return at once with an error for which errors.Is(err, ctx.Err())
 // holds. One that ends while the call waits on the network ends the call as
-// soon as the adapter's client notices: at once for pgx, at a deadline for
-// go-redis, and for a cancellation without deadline at the latest after the
-// client's read timeout (go-redis, gomemcache), whose error then matches
-// ctx.Err() too.
+// soon as the adapter's client notices: at once for pgx and gomemcache (whose
+// round trip is abandoned to finish in the background), at a deadline for
+// go-redis, and for a cancellation without deadline at the latest after
+// go-redis's read timeout, whose error then matches ctx.Err() too.
 //
 // Expiry rules, the same for every adapter:
 //   - ttl must be positive; zero or negative is ErrInvalid and nothing

@@ -430,7 +430,7 @@ func TestListenError(t *testing.T) {
 	}
 	defer ln.Close()
 
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	code := run(t.Context(), []string{"-addr", ln.Addr().String()}, env(), io.Discard, &stderr)
 	if code != 1 {
 		t.Errorf("exit code %d, want 1", code)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 )
@@ -13,8 +14,11 @@ import (
 // chosen format and level instead of going straight to stderr. go-redis's
 // logger is process-wide; a program may set it, a library should not. The
 // store URL's password is scrubbed from the lines, should one ever appear.
+// Only a Redis store URL takes the logger over.
 func routeRedisLogs(log *slog.Logger, storeURL string) {
-	goredis.SetLogger(redisLogger{log, storeURL})
+	if scheme, _, ok := strings.Cut(storeURL, "://"); ok && strings.HasPrefix(strings.ToLower(scheme), "redis") {
+		goredis.SetLogger(redisLogger{log, storeURL})
+	}
 }
 
 type redisLogger struct {

@@ -58,10 +58,16 @@
 // gomemcache takes no context. Every method checks its context before each
 // round trip to the server (Replace makes two), so a context that is already
 // done stops the call before anything is sent. A context that ends during a
-// round trip is noticed only when the round trip ends, which the client's
-// Timeout bounds (Open sets it to one second, DefaultTimeout); if the round
-// trip failed, the error then matches the context's error with errors.Is.
-// A round trip that succeeded is reported as such: its write took effect.
+// round trip ends the call at once, with an error that matches the
+// context's with errors.Is, whatever the client's Timeout: a server that
+// hangs (stopped, or behind a network that drops packets) costs a caller no
+// more than its context allows. The round trip itself goes on in the
+// background until the server answers or the client's Timeout (Open: one
+// second, DefaultTimeout) ends it; gomemcache closes a connection whose
+// round trip failed, so no later call ever reads an abandoned call's reply.
+// What an abandoned write did is unknown, as for any call cancelled in
+// flight: it may still take effect. A round trip that ended before the
+// context did is reported as it went.
 package memcache
 
 import (
@@ -139,8 +145,8 @@ var _ store.SessionStore = (*Store)(nil)
 // The client's selector decides which server holds each key; give it a
 // RendezvousSelector when there are several servers (gomemcache's default
 // ServerList remaps most keys when one is added or removed). The client's
-// Timeout bounds each round trip, and so how late a cancelled context can be
-// noticed.
+// Timeout bounds each round trip; a call returns when its context ends even
+// if the round trip goes on (see "Contexts" in the package documentation).
 func New(client *gomemcache.Client, opts *Options) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("memcache: New: nil client")
@@ -193,7 +199,11 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 		return store.Record{}, err
 	}
 	ik := itemKey(s.prefix, key)
-	it, err := s.client.Get(ik)
+	var it *gomemcache.Item
+	err := roundTrip(ctx, func() (err error) {
+		it, err = s.client.Get(ik)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, gomemcache.ErrCacheMiss) {
 			return store.Record{}, store.ErrNotFound
@@ -215,12 +225,13 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	}
 	version := store.NewVersion()
 	ik := itemKey(s.prefix, key)
-	err := s.client.Add(&gomemcache.Item{
+	item := &gomemcache.Item{
 		Key:        ik,
 		Value:      encode(version, value),
 		Flags:      ItemFlags,
 		Expiration: expiration(time.Now(), ttl),
-	})
+	}
+	err := roundTrip(ctx, func() error { return s.client.Add(item) })
 	switch {
 	case err == nil:
 		return version, nil
@@ -243,7 +254,11 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 		return 0, err
 	}
 	ik := itemKey(s.prefix, key)
-	it, err := s.client.Get(ik)
+	var it *gomemcache.Item
+	err := roundTrip(ctx, func() (err error) {
+		it, err = s.client.Get(ik)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, gomemcache.ErrCacheMiss) {
 			return 0, store.ErrNotFound
@@ -265,7 +280,7 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	it.Value = encode(newVersion, value)
 	it.Flags = ItemFlags
 	it.Expiration = expiration(time.Now(), ttl)
-	err = s.client.CompareAndSwap(it)
+	err = roundTrip(ctx, func() error { return s.client.CompareAndSwap(it) })
 	switch {
 	case err == nil:
 		return newVersion, nil
@@ -288,7 +303,8 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 		return err
 	}
 	ik := itemKey(s.prefix, key)
-	err := s.client.Touch(ik, expiration(time.Now(), ttl))
+	exp := expiration(time.Now(), ttl)
+	err := roundTrip(ctx, func() error { return s.client.Touch(ik, exp) })
 	if errors.Is(err, gomemcache.ErrCacheMiss) {
 		return store.ErrNotFound
 	}
@@ -301,7 +317,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	ik := itemKey(s.prefix, key)
-	err := s.client.Delete(ik)
+	err := roundTrip(ctx, func() error { return s.client.Delete(ik) })
 	if errors.Is(err, gomemcache.ErrCacheMiss) {
 		return nil
 	}
@@ -315,7 +331,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	return wrap(ctx, "ping", "", s.client.Ping())
+	return wrap(ctx, "ping", "", roundTrip(ctx, s.client.Ping))
 }
 
 // Close marks the Store closed: every later call answers store.ErrClosed.
@@ -329,6 +345,31 @@ func (s *Store) Close() error {
 		return s.client.Close()
 	}
 	return nil
+}
+
+// roundTrip runs f, a call of the client (one round trip to a server, or
+// one to each for Ping), and returns its error, or ctx's error as soon as
+// ctx ends if f has not returned by then. f then finishes in its own
+// goroutine, bounded by the client's Timeout, and its outcome is dropped:
+// the caller must not read what f writes unless roundTrip returned f's own
+// error (a nil one included), which it receives after f has returned.
+func roundTrip(ctx context.Context, f func() error) error {
+	if ctx.Done() == nil {
+		return f() // a context that never ends
+	}
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		select {
+		case err := <-done: // both at once: what the server did wins
+			return err
+		default:
+			return ctx.Err()
+		}
+	}
 }
 
 // encode lays out an item's value: the version, big-endian, then value.
@@ -359,8 +400,8 @@ func decode(it *gomemcache.Item) (version uint64, value []byte, err error) {
 // wrap turns a client error that is no answer of the contract's into ours:
 // store.ErrTooLarge for the server's "object too large" answer, else the
 // error with the operation named, and with the context's error too if it
-// ended meanwhile (a round trip cut short by the client's Timeout after a
-// cancel is the cancel's doing, and errors.Is should say so). A key, which
+// ended meanwhile (a round trip that failed as the context ended is the
+// context's doing, and errors.Is should say so). A key, which
 // may be a session token, never reaches the message: gomemcache quotes
 // protocol lines, which can hold it, in a few of its errors.
 func wrap(ctx context.Context, op, itemKey string, err error) error {
@@ -375,6 +416,9 @@ func wrap(ctx context.Context, op, itemKey string, err error) error {
 		err = errors.New(strings.ReplaceAll(msg, itemKey, "<key>"))
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
+		if err == ctxErr { // roundTrip stopped waiting for the server
+			return fmt.Errorf("memcache: %s: %w (the server had not answered)", op, err)
+		}
 		return fmt.Errorf("memcache: %s: %w: %w", op, ctxErr, err)
 	}
 	return fmt.Errorf("memcache: %s: %w", op, err)

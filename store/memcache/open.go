@@ -29,9 +29,9 @@ func init() {
 const (
 	// DefaultTimeout bounds each connect, read and write: long enough for a
 	// full-size item on a busy network, short enough that a dead server
-	// fails a request within about a second (and that a cancelled context
-	// is noticed as soon, see the package comment). gomemcache's own
-	// default is 500 ms.
+	// fails a request within about a second even under a context without a
+	// deadline (a call whose context ends sooner returns then, see the
+	// package comment). gomemcache's own default is 500 ms.
 	DefaultTimeout = time.Second
 	// DefaultMaxIdleConns is how many idle connections the client keeps per
 	// server: enough for 32 concurrent requests without dialling anew.

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// accessLogged runs h under accessLog, logging JSON to a buffer, and
+// returns a function that decodes the "request" lines logged so far.
+func accessLogged(h http.Handler) (http.Handler, func(t *testing.T) []map[string]any) {
+	buf := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(buf, nil))
+	return accessLog(log, h), func(t *testing.T) []map[string]any {
+		t.Helper()
+		var out []map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			if l == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("log line %q is not JSON: %v", l, err)
+			}
+			if m["msg"] == "request" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+}
+
+// oneLine returns the only request line, failing the test otherwise.
+func oneLine(t *testing.T, lines func(t *testing.T) []map[string]any) map[string]any {
+	t.Helper()
+	ls := lines(t)
+	if len(ls) != 1 {
+		t.Fatalf("%d request lines, want 1: %v", len(ls), ls)
+	}
+	return ls[0]
+}
+
+// failingWriter is a ResponseWriter whose connection is gone: every Write
+// fails with err.
+type failingWriter struct {
+	header http.Header
+	code   int
+	err    error
+}
+
+func (f *failingWriter) Header() http.Header       { return f.header }
+func (f *failingWriter) WriteHeader(code int)      { f.code = code }
+func (f *failingWriter) Write([]byte) (int, error) { return 0, f.err }
+
+func TestAccessLogWriteFails(t *testing.T) {
+	h, lines := accessLogged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"message":"Hello, World!"}`+"\n")
+	}))
+	fw := &failingWriter{header: http.Header{}, err: errors.New("write tcp 127.0.0.1:5000->127.0.0.1:40000: write: broken pipe")}
+	h.ServeHTTP(fw, httptest.NewRequest(http.MethodGet, "/greet", nil))
+
+	l := oneLine(t, lines)
+	if l["status"] != 200.0 || l["bytes"] != 0.0 || l["aborted"] != true {
+		t.Errorf("line %v, want status 200, bytes 0, aborted true", l)
+	}
+	if e, _ := l["error"].(string); !strings.Contains(e, "broken pipe") {
+		t.Errorf("error attribute %q, want the write error (broken pipe)", e)
+	}
+}
+
+// flushFailingWriter takes writes into a buffer, as net/http does, and
+// fails when asked to send them.
+type flushFailingWriter struct {
+	failingWriter
+	n int
+}
+
+func (f *flushFailingWriter) Write(b []byte) (int, error) { f.n += len(b); return len(b), nil }
+func (f *flushFailingWriter) FlushError() error           { return f.err }
+
+func TestAccessLogFlushFails(t *testing.T) {
+	h, lines := accessLogged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"error":"session store unavailable"}`+"\n")
+	}))
+	fw := &flushFailingWriter{failingWriter: failingWriter{header: http.Header{}, err: errors.New("write tcp: i/o timeout")}}
+	h.ServeHTTP(fw, httptest.NewRequest(http.MethodGet, "/session", nil))
+
+	l := oneLine(t, lines)
+	if l["status"] != 503.0 || l["bytes"] != float64(fw.n) || l["aborted"] != true || l["error"] != "write tcp: i/o timeout" {
+		t.Errorf("line %v, want status 503, bytes %d, aborted, error \"write tcp: i/o timeout\"", l, fw.n)
+	}
+}
+
+// TestAccessLogWriteTimeout is the case that used to be logged as a clean
+// 200: the handler outlives the server's write timeout, so the response
+// never reaches the client, which sees the connection close.
+func TestAccessLogWriteTimeout(t *testing.T) {
+	h, lines := accessLogged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		body := `{"message":"Hello, World!"}` + "\n"
+		w.Header().Set("Content-Length", "28")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, body)
+	}))
+	ts := httptest.NewUnstartedServer(h)
+	ts.Config.WriteTimeout = 100 * time.Millisecond
+	ts.Start()
+	c := ts.Client()
+	c.Timeout = 10 * time.Second
+	resp, err := c.Get(ts.URL + "/greet")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET after the write timeout: %d, want a transport error (the response cannot be sent)", resp.StatusCode)
+	}
+	ts.Close() // waits for the handler, and so for its log line
+
+	l := oneLine(t, lines)
+	if l["status"] != 200.0 || l["aborted"] != true {
+		t.Errorf("line %v, want status 200 (what the handler sent) and aborted true", l)
+	}
+	if e, _ := l["error"].(string); !strings.Contains(e, "timeout") {
+		t.Errorf("error attribute %q, want the write timeout", e)
+	}
+}
+
+// TestAccessLogClientGone: the client hangs up while the handler works; the
+// handler's answer goes nowhere, and the line says so even though writing
+// into the closed connection may not fail.
+func TestAccessLogClientGone(t *testing.T) {
+	entered := make(chan struct{})
+	h, lines := accessLogged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-r.Context().Done() // the server noticed the connection close
+		w.Header().Set("Content-Length", "3")
+		io.WriteString(w, "ok\n")
+	}))
+	ts := httptest.NewServer(h)
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/greet", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := ts.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-entered
+	cancel()
+	if err := <-done; err == nil {
+		t.Errorf("cancelled request succeeded")
+	}
+	ts.Close()
+
+	l := oneLine(t, lines)
+	if l["status"] != 200.0 || l["aborted"] != true || l["error"] != errClientGone.Error() {
+		t.Errorf("line %v, want status 200, aborted true, error %q", l, errClientGone)
+	}
+}
+
+// TestAccessLogDelivered: responses that reach the client are logged
+// without aborted or error, framed as net/http would frame them, and the
+// line holds neither the query string nor any header.
+func TestAccessLogDelivered(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /greet", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "28")
+		w.WriteHeader(http.StatusEarlyHints) // interim: not the status
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"message":"Hello, Alice!"}`+"\n")
+	})
+	mux.HandleFunc("GET /empty", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("DELETE /session", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	h, lines := accessLogged(mux)
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+
+	const secret = "hunter2-token"
+	for _, tt := range []struct {
+		method, target string
+		status         int
+		length         int64
+	}{
+		{http.MethodGet, "/greet?name=Alice&token=" + secret, 200, 28},
+		{http.MethodGet, "/empty", 200, 0},
+		{http.MethodDelete, "/session", 204, -1},
+	} {
+		req, err := http.NewRequest(tt.method, ts.URL+tt.target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Session-Token", secret)
+		req.AddCookie(&http.Cookie{Name: "session", Value: secret})
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || (tt.length >= 0 && resp.ContentLength != tt.length) || len(resp.TransferEncoding) != 0 {
+			t.Errorf("%s %s: %d, Content-Length %d, Transfer-Encoding %v; want %d, %d, none",
+				tt.method, tt.target, resp.StatusCode, resp.ContentLength, resp.TransferEncoding, tt.status, tt.length)
+		}
+	}
+	ts.Close()
+
+	ls := lines(t)
+	if len(ls) != 3 {
+		t.Fatalf("%d request lines, want 3: %v", len(ls), ls)
+	}
+	for i, want := range []struct {
+		path   string
+		status float64
+		bytes  float64
+	}{{"/greet", 200, 28}, {"/empty", 200, 0}, {"/session", 204, 0}} {
+		l := ls[i]
+		if l["path"] != want.path || l["status"] != want.status || l["bytes"] != want.bytes {
+			t.Errorf("line %v, want path %s, status %v, bytes %v", l, want.path, want.status, want.bytes)
+		}
+		if _, ok := l["aborted"]; ok {
+			t.Errorf("line %v: aborted for a delivered response", l)
+		}
+		if _, ok := l["error"]; ok {
+			t.Errorf("line %v: error for a delivered response", l)
+		}
+		for k, v := range l {
+			if s, _ := v.(string); strings.Contains(s, secret) || strings.Contains(s, "name=") {
+				t.Errorf("line %v: attribute %s holds request data", l, k)
+			}
+		}
+	}
+}
