@@ -74,8 +74,9 @@ func (s *Session) ttl(h header, now int64) (time.Duration, bool) {
 }
 
 // next builds the record a save writes from h: the values this request
-// sees, its changes to the header, and the encoded form.
-func (s *Session) next(h header, now int64) (header, []entry, []byte, error) {
+// sees, its changes to the header, the encoded form, and the life the
+// write gives it.
+func (s *Session) next(h header, now int64) (header, []entry, []byte, time.Duration, error) {
 	h.written = now
 	h.flags &^= flagTombstone
 	switch s.pending.remember {
@@ -90,12 +91,16 @@ func (s *Session) next(h header, now int64) (header, []entry, []byte, error) {
 	if s.pending.id != "" {
 		h.id = []byte(s.pending.id)
 	}
+	ttl, ok := s.ttl(h, now)
+	if !ok {
+		return h, nil, nil, 0, s.conflicted("the session reached its end")
+	}
 	values := merge(s.base(), s.pending.writes)
 	n := encodedLen(h, values)
 	if n > s.m.c.maxSize {
-		return h, nil, nil, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrTooLarge, n, s.m.c.maxSize)
+		return h, nil, nil, 0, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrTooLarge, n, s.m.c.maxSize)
 	}
-	return h, values, encode(make([]byte, 0, n), h, values), nil
+	return h, values, encode(make([]byte, 0, n), h, values), ttl, nil
 }
 
 // saved records a successful write of the session under token and key.
@@ -114,13 +119,9 @@ func (s *Session) saved(token, key string, version uint64, h header, values []en
 func (s *Session) saveReplace() error {
 	for attempt := 1; ; attempt++ {
 		now := time.Now().UnixMilli()
-		h, values, val, err := s.next(s.stored.hdr, now)
+		h, values, val, ttl, err := s.next(s.stored.hdr, now)
 		if err != nil {
 			return err
-		}
-		ttl, ok := s.ttl(h, now)
-		if !ok {
-			return s.conflicted("the session reached its end")
 		}
 		v, err := s.m.st.Replace(s.ctx, s.key, val, ttl, s.stored.version)
 		switch {
@@ -163,13 +164,9 @@ func (s *Session) saveFresh() error {
 	if s.m.c.cookie.Persistent {
 		h.flags |= flagPersist
 	}
-	h, values, val, err := s.next(h, now)
+	h, values, val, ttl, err := s.next(h, now)
 	if err != nil {
 		return err
-	}
-	ttl, ok := s.ttl(h, now)
-	if !ok {
-		return s.conflicted("the session reached its end")
 	}
 	token := s.pending.token
 	key := storeKey(s.m.c.prefix, token)
@@ -190,13 +187,9 @@ func (s *Session) saveRenewed() error {
 	key := storeKey(s.m.c.prefix, token)
 	for attempt := 1; ; attempt++ {
 		now := time.Now().UnixMilli()
-		h, values, val, err := s.next(s.stored.hdr, now)
+		h, values, val, ttl, err := s.next(s.stored.hdr, now)
 		if err != nil {
 			return err
-		}
-		ttl, ok := s.ttl(h, now)
-		if !ok {
-			return s.conflicted("the session reached its end")
 		}
 		v, err := s.m.st.Create(s.ctx, key, val, ttl)
 		if err != nil {
