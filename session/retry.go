@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"math/rand/v2"
@@ -18,15 +17,17 @@ type retryRun struct {
 }
 
 // Retry marks a handler as safe to run more than once, and makes its
-// session changes conflict-free: the handler runs with its response held in
-// memory; when the session is saved, if a concurrent request (on any
-// instance) changed a value this one read, the response is thrown away and
-// the handler runs again on the fresh session, up to Options.MaxAttempts
-// times. The client sees exactly one response, computed from the session as
-// it was saved. Within one instance, Retry handlers of the same session run
-// one at a time (a handler waits at most Options.StoreTimeout for its turn,
-// then runs anyway: the compare-and-swap keeps it correct), so conflicts
-// come only from other instances.
+// session changes conflict-free: when the handler begins its response (or
+// returns without one), the session is saved, as everywhere; if a
+// concurrent request (on any instance) changed a value this one read, the
+// save is refused, the rest of this run's response is thrown away unsent,
+// and the handler runs again on the fresh session, up to
+// Options.MaxAttempts times. The client sees exactly one response, computed
+// from the session as it was saved; nothing is held in memory, and a
+// response that may go out is not delayed. Within one instance, Retry
+// handlers of the same session run one at a time (a handler waits at most
+// Options.StoreTimeout for its turn, then runs anyway: the compare-and-swap
+// keeps it correct), so conflicts come only from other instances.
 //
 // The first run is speculative: it starts from the version of the session
 // this instance last read or wrote, if it still has it, without a store
@@ -36,11 +37,12 @@ type retryRun struct {
 // serves a session, and never returns a stale answer.
 //
 // Use it for read-modify-write routes whose only side effect is the session
-// (a counter, a cart). Retry reads no request body itself: what the handler
-// reads is kept, up to Options.MaxRetryBody, and replayed to the next run
-// (a handler that reads more cannot be run again, and a conflict fails it
-// with 409). Streaming responses are held until the handler returns.
-// Without Manager.Handler around it, Retry adds it.
+// (a counter, a cart), and make session changes before writing the
+// response. Retry reads no request body itself: what the handler reads is
+// kept, up to Options.MaxRetryBody, and replayed to the next run (a handler
+// that reads more cannot be run again, and a conflict fails it with 409).
+// Response headers set before Retry are restored for each run. Without
+// Manager.Handler around it, Retry adds it.
 func (m *Manager) Retry(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := m.find(r.Context())
@@ -56,62 +58,146 @@ func (m *Manager) Retry(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		var body *replayBody
+		rw := &retryWriter{ResponseWriter: w, s: s, r: r, lockKey: key}
 		if r.Body != nil && r.Body != http.NoBody {
-			body = &replayBody{src: r.Body, limit: m.c.maxRetryBody}
+			rw.body = &replayBody{src: r.Body, limit: m.c.maxRetryBody}
 		}
-		var held *sessionLock
 		if key != "" {
 			var err error
-			if held, err = m.locks.lock(r.Context(), key, m.c.storeTimeout); err != nil {
+			if rw.lock, err = m.locks.lock(r.Context(), key, m.c.storeTimeout); err != nil {
 				m.fail(w, r, err)
 				return
 			}
 		}
-		unlock := func() {
-			if held != nil {
-				m.locks.unlock(key, held)
-				held = nil
-			}
+		defer rw.unlock()
+		var kept http.Header // headers set before Retry, for the next run
+		if h := w.Header(); len(h) > 0 {
+			kept = h.Clone()
 		}
-		defer unlock()
-		buf := bufferPool.Get().(*bufferedWriter)
-		defer bufferPool.Put(buf)
 		for attempt := 1; ; attempt++ {
-			buf.reset()
-			s.reset(buf.header, attempt)
-			if body != nil {
-				r.Body = &replayReader{b: body}
-			}
-			next.ServeHTTP(buf, r)
-			s.mu.Lock()
-			err := s.save()
-			if err == nil {
-				s.touchIfDue()
-			}
-			conflict := s.retry.conflict
-			s.phase = sealed
-			s.mu.Unlock()
-			if conflict && !body.over() && attempt < m.c.maxAttempts {
+			if attempt > 1 {
+				h := w.Header()
+				clear(h)
+				for k, v := range kept {
+					h[k] = v
+				}
 				// Other instances are the only competitors; a short random
 				// pause keeps two of them from colliding in step.
-				time.Sleep(rand.N(time.Duration(attempt) * 200 * time.Microsecond))
-				continue
+				time.Sleep(rand.N(time.Duration(attempt-1) * 200 * time.Microsecond))
 			}
-			unlock()
-			if err == nil && conflict {
-				err = ErrConflict // a Save the handler ignored
+			rw.state, rw.attempt = undecided, attempt
+			s.reset(w.Header(), attempt)
+			if rw.body != nil {
+				r.Body = &replayReader{b: rw.body}
 			}
-			if err != nil {
-				m.fail(s.w.ResponseWriter, r, err)
-				s.w.wrote, s.w.failed = true, true
+			next.ServeHTTP(rw, r)
+			if rw.state == undecided {
+				rw.decide() // the handler wrote nothing
+			}
+			if rw.state != discarding {
 				return
 			}
-			buf.sendTo(w)
-			return
 		}
 	})
 }
+
+// retryWriter saves the session of a Retry run when the response begins,
+// and decides the fate of the rest of the run's response: sent, thrown away
+// for another run, or replaced by an error.
+type retryWriter struct {
+	http.ResponseWriter
+	s       *Session
+	r       *http.Request
+	body    *replayBody
+	lock    *sessionLock
+	lockKey string // the key locked: a save under a new token changes s.key
+	attempt int
+	state   runState
+}
+
+type runState uint8
+
+const (
+	undecided  runState = iota // nothing written yet
+	passing                    // saved: the response goes out
+	discarding                 // a conflict another run resolves: nothing goes out
+	failed                     // an error response went out instead
+)
+
+// decide saves the run's changes and sets its state.
+func (w *retryWriter) decide() {
+	s, m := w.s, w.s.m
+	s.mu.Lock()
+	err := s.save()
+	if err == nil {
+		s.touchIfDue()
+	}
+	conflict := s.retry.conflict
+	s.phase = sealed
+	s.mu.Unlock()
+	switch {
+	case conflict && !w.body.over() && w.attempt < m.c.maxAttempts:
+		w.state = discarding
+		return
+	case err == nil && conflict:
+		err = ErrConflict
+	}
+	w.unlock()
+	if err != nil {
+		w.state = failed
+		m.fail(w.ResponseWriter, w.r, err)
+		return
+	}
+	w.state = passing
+}
+
+func (w *retryWriter) unlock() {
+	if w.lock != nil {
+		w.s.m.locks.unlock(w.lockKey, w.lock)
+		w.lock = nil
+	}
+}
+
+func (w *retryWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		if w.state != discarding && w.state != failed {
+			w.ResponseWriter.WriteHeader(code) // interim: may go out before the save
+		}
+		return
+	}
+	if w.state == undecided {
+		w.decide()
+	}
+	if w.state == passing {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *retryWriter) Write(b []byte) (int, error) {
+	if w.state == undecided {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch w.state {
+	case discarding:
+		return len(b), nil // this run's answer is thrown away; the next one counts
+	case failed:
+		return 0, errNotSaved
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush begins the response (saving the session first) and flushes it.
+func (w *retryWriter) Flush() {
+	if w.state == undecided {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.state == passing {
+		http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *retryWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // reset readies the session for a fresh run of a Retry handler: loaded
 // anew, no changes, token headers going to out.
@@ -226,50 +312,4 @@ func (l *sessionLocks) drop(key string, e *sessionLock) {
 	if e.refs--; e.refs == 0 {
 		delete(l.m, key)
 	}
-}
-
-// bufferedWriter holds a Retry handler's response until the session is
-// saved.
-type bufferedWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-var bufferPool = sync.Pool{New: func() any { return &bufferedWriter{header: http.Header{}} }}
-
-func (b *bufferedWriter) reset() {
-	clear(b.header)
-	b.status = 0
-	if b.body.Cap() > 64<<10 {
-		b.body = bytes.Buffer{} // don't keep a huge response's buffer
-	}
-	b.body.Reset()
-}
-
-func (b *bufferedWriter) Header() http.Header { return b.header }
-
-func (b *bufferedWriter) WriteHeader(code int) {
-	if b.status == 0 && code >= 200 {
-		b.status = code
-	}
-}
-
-func (b *bufferedWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
-}
-
-func (b *bufferedWriter) sendTo(w http.ResponseWriter) {
-	h := w.Header()
-	for k, v := range b.header {
-		h[k] = v
-	}
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	w.WriteHeader(b.status)
-	w.Write(b.body.Bytes())
 }

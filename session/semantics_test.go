@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -656,5 +657,61 @@ func TestRetryLockWaitIsBounded(t *testing.T) {
 		}
 		close(release)
 		wg.Wait()
+	})
+}
+
+// A run of a Retry handler whose save conflicts sends nothing: neither its
+// headers nor its body reach the client, and headers set before Retry are
+// there for the run that counts.
+func TestRetryDiscardsTheLosingRun(t *testing.T) {
+	sp := newSpy(nil)
+	m := mustManager(t, sp, nil)
+	h, tok := seedCounter(t, m)
+	var runs atomic.Int64
+	handler := m.Retry(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		run := runs.Add(1)
+		s := session.From(r.Context())
+		n, _ := s.GetInt("n")
+		s.SetInt("n", n+1)
+		w.Header().Set(fmt.Sprintf("X-Run-%d", run), "yes")
+		fmt.Fprintf(w, "run %d saw %d", run, n)
+	}))
+	outer := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Outer", "kept")
+		handler.ServeHTTP(w, r)
+	}))
+	sp.beforeReplace = func() { do(t, h, "GET", "/count", tok) }
+	w := do(t, outer, "GET", "/", tok)
+	if w.Code != 200 || w.Body.String() != "run 2 saw 1" {
+		t.Fatalf("response %d %q, want only the second run's answer", w.Code, w.Body)
+	}
+	if w.Header().Get("X-Run-1") != "" || w.Header().Get("X-Run-2") != "yes" || w.Header().Get("X-Outer") != "kept" {
+		t.Errorf("headers %v: want X-Outer and X-Run-2 only", w.Header())
+	}
+}
+
+// Under Retry, as everywhere, the session is saved when the response
+// begins: a change after that is dropped and reported, never saved later.
+func TestRetryChangeAfterResponseBeganIsDropped(t *testing.T) {
+	m := mustManager(t, memory.New(nil), &session.Options{Logger: slog.New(slog.DiscardHandler)})
+	_, tok := seedCounter(t, m)
+	var saveErr error
+	h := m.Retry(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.From(r.Context())
+		s.SetString("early", "kept")
+		io.WriteString(w, "begun")
+		s.SetString("late", "dropped")
+		saveErr = s.Save()
+	}))
+	if w := do(t, h, "GET", "/", tok); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if !errors.Is(saveErr, session.ErrResponseStarted) {
+		t.Errorf("Save after the response began = %v", saveErr)
+	}
+	route(t, m, tok, func(s *session.Session, w http.ResponseWriter) {
+		if _, ok := s.GetString("late"); ok || !s.Exists("early") {
+			t.Errorf("keys after the request: %v", s.Keys())
+		}
 	})
 }

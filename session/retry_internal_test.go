@@ -1,0 +1,49 @@
+package session
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stateless-go/stateless/store/memory"
+)
+
+// A Retry handler that logs in moves the session to a new key; the lock it
+// took under the old key is released and forgotten all the same, so the
+// lock table holds only sessions with a handler in flight.
+func TestRetryLoginReleasesItsLock(t *testing.T) {
+	m, err := New(memory.New(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(h http.Handler, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/", nil)
+		if token != "" {
+			r.AddCookie(&http.Cookie{Name: "session", Value: token})
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	start := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		From(r.Context()).SetString("user", "anon")
+	}))
+	var tok string
+	for _, c := range serve(start, "").Result().Cookies() {
+		tok = c.Value
+	}
+	login := m.Retry(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := From(r.Context())
+		s.Login()
+		s.SetString("user", "alice")
+	}))
+	w := serve(login, tok)
+	if w.Code != 200 || len(w.Result().Cookies()) != 1 || w.Result().Cookies()[0].Value == tok {
+		t.Fatalf("login under Retry: %d %v", w.Code, w.Result().Cookies())
+	}
+	m.locks.mu.Lock()
+	defer m.locks.mu.Unlock()
+	if n := len(m.locks.m); n != 0 {
+		t.Errorf("%d session locks left behind after the request", n)
+	}
+}
