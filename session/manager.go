@@ -37,7 +37,10 @@ func New(st store.SessionStore, opts *Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{st: boundedStore{st, c.storeTimeout}, c: c, touched: newBoundedMap[int64](touchedGen)}
+	m := &Manager{st: st, c: c, touched: newBoundedMap[int64](touchedGen)}
+	if _, ok := st.(store.NonBlocking); !ok {
+		m.st = boundedStore{st, c.storeTimeout}
+	}
 	if !c.noSpeculation {
 		m.cache = newBoundedMap[cachedRecord](cacheGen)
 	}

@@ -67,7 +67,8 @@ type Options struct {
 	// rather than refusing connections cannot hang requests: the operation
 	// fails with context.DeadlineExceeded, a read counts as no session and
 	// a save answers 503. Default DefaultStoreTimeout (1 s). The request's
-	// own context still applies when it ends sooner.
+	// own context still applies when it ends sooner. A store that never
+	// waits (store.NonBlocking, such as store/memory) gets no deadline.
 	StoreTimeout time.Duration
 
 	// Logger receives operational messages (store errors, undecodable

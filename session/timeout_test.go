@@ -73,3 +73,48 @@ func TestStoreTimeoutDefault(t *testing.T) {
 		}
 	})
 }
+
+// deadlineSpy records whether Get's context had a deadline.
+type deadlineSpy struct {
+	store.SessionStore
+	had chan bool
+}
+
+func (d deadlineSpy) Get(ctx context.Context, key string) (store.Record, error) {
+	_, ok := ctx.Deadline()
+	d.had <- ok
+	return d.SessionStore.Get(ctx, key)
+}
+
+type nonBlockingSpy struct{ deadlineSpy }
+
+func (nonBlockingSpy) NonBlocking() {}
+
+// Every operation on a store that may wait gets a deadline; one on a
+// store.NonBlocking store does not need one and gets none.
+func TestStoreTimeoutOnlyWhereAStoreCanWait(t *testing.T) {
+	mem := memory.New(nil)
+	tok := login(t, app(mustManager(t, mem, nil)), "alice")
+	for _, c := range []struct {
+		name string
+		st   store.SessionStore
+		want bool
+	}{
+		{"blocking", deadlineSpy{mem, make(chan bool, 1)}, true},
+		{"non-blocking", nonBlockingSpy{deadlineSpy{mem, make(chan bool, 1)}}, false},
+	} {
+		if u, code := whoami(t, app(mustManager(t, c.st, nil)), tok); code != 200 || u != "alice" {
+			t.Fatalf("%s: whoami %d %q", c.name, code, u)
+		}
+		var had bool
+		switch st := c.st.(type) {
+		case deadlineSpy:
+			had = <-st.had
+		case nonBlockingSpy:
+			had = <-st.had
+		}
+		if had != c.want {
+			t.Errorf("%s store: Get had a deadline: %v, want %v", c.name, had, c.want)
+		}
+	}
+}

@@ -120,6 +120,18 @@ type SessionStore interface {
 	Close() error
 }
 
+// NonBlocking is an optional capability: a store whose operations never
+// wait on a network, a disk or another process — they work in this
+// process's memory and return, as store/memory's do. Callers that bound
+// every store operation with a deadline (session.Options.StoreTimeout)
+// skip the deadline for such a store, saving its cost on every call. A
+// wrapper around a store implements it only if what it wraps does and it
+// adds no waiting of its own.
+type NonBlocking interface {
+	SessionStore
+	NonBlocking()
+}
+
 // CheckKey reports whether key is one the contract allows: 1 to MaxKeyLen
 // bytes. The error wraps ErrInvalid and never contains the key.
 func CheckKey(key string) error {

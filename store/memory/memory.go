@@ -66,7 +66,11 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-var _ store.SessionStore = (*Store)(nil)
+var _ store.NonBlocking = (*Store)(nil)
+
+// NonBlocking marks the Store as one whose operations never wait on I/O
+// (see store.NonBlocking).
+func (*Store) NonBlocking() {}
 
 type shard struct {
 	mu      sync.Mutex
