@@ -266,6 +266,10 @@ type sessionLock struct {
 	refs int           // holders and waiters; guarded by sessionLocks.mu
 }
 
+// Locks are not pooled, though most live for one request: a channel belongs
+// to the testing/synctest bubble it was made in, and a pooled one would
+// hang a user's synctest test that reuses it.
+
 // lock waits for key's lock, at most wait: after that it returns nil, nil
 // and the caller runs without it (the lock saves conflicts; the
 // compare-and-swap is what keeps data right). It fails only when the

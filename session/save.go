@@ -109,7 +109,7 @@ func (s *Session) saved(token, key string, version uint64, h header, values []en
 	s.token, s.key = token, key
 	s.stored = stored{loaded: true, exists: true, version: version, hdr: h, values: values}
 	s.pending.reset()
-	s.m.touched.put(key, now)
+	// No note in m.touched: the record's written time says it all.
 	s.m.remember(key, version, val)
 	if cookieChanged {
 		s.sendToken(now)
