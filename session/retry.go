@@ -58,13 +58,14 @@ func (m *Manager) Retry(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		rw := &retryWriter{ResponseWriter: w, s: s, r: r, lockKey: key}
+		rw := &s.rw
+		*rw = retryWriter{ResponseWriter: w, s: s, r: r, lockKey: key}
 		if r.Body != nil && r.Body != http.NoBody {
 			rw.body = &replayBody{src: r.Body, limit: m.c.maxRetryBody}
 		}
 		if key != "" {
 			var err error
-			if rw.lock, err = m.locks.lock(r.Context(), key, m.c.storeTimeout); err != nil {
+			if rw.lock, err = m.locks.lock(r.Context(), key, m.c.storeTimeout, &rw.own); err != nil {
 				m.fail(w, r, err)
 				return
 			}
@@ -110,7 +111,8 @@ type retryWriter struct {
 	r       *http.Request
 	body    *replayBody
 	lock    *sessionLock
-	lockKey string // the key locked: a save under a new token changes s.key
+	own     sessionLock // the lock, if this request is the first to take it
+	lockKey string      // the key locked: a save under a new token changes s.key
 	attempt int
 	state   runState
 }
@@ -255,46 +257,56 @@ func (r *replayReader) Close() error { return nil }
 
 // sessionLocks serialise Retry handlers of one session within this
 // instance, so that they queue instead of conflicting; sessions never wait
-// for one another. Entries live only while a handler holds or awaits them.
+// for one another. Entries live only while a handler holds or awaits them;
+// the usual one, a single handler and no waiter, costs no allocation: its
+// entry is part of the request's session, and the channel waiters block on
+// is made by the first waiter.
 type sessionLocks struct {
 	mu sync.Mutex
 	m  map[string]*sessionLock
 }
 
 type sessionLock struct {
-	ch   chan struct{} // one token while held
 	refs int           // holders and waiters; guarded by sessionLocks.mu
+	ch   chan struct{} // made by the first waiter; holds a token while the lock is held
 }
 
-// Locks are not pooled, though most live for one request: a channel belongs
-// to the testing/synctest bubble it was made in, and a pooled one would
-// hang a user's synctest test that reuses it.
+// Locks are not pooled: a channel belongs to the testing/synctest bubble it
+// was made in, and a pooled one would hang a user's synctest test.
 
-// lock waits for key's lock, at most wait: after that it returns nil, nil
-// and the caller runs without it (the lock saves conflicts; the
+// lock takes key's lock, waiting at most wait: after that it returns nil,
+// nil and the caller runs without it (the lock saves conflicts; the
 // compare-and-swap is what keeps data right). It fails only when the
-// request ends first.
-func (l *sessionLocks) lock(ctx context.Context, key string, wait time.Duration) (*sessionLock, error) {
+// request ends first. own is where an uncontended lock lives.
+func (l *sessionLocks) lock(ctx context.Context, key string, wait time.Duration, own *sessionLock) (*sessionLock, error) {
 	l.mu.Lock()
 	if l.m == nil {
 		l.m = make(map[string]*sessionLock)
 	}
 	e := l.m[key]
 	if e == nil {
-		e = &sessionLock{ch: make(chan struct{}, 1)}
-		l.m[key] = e
+		*own = sessionLock{refs: 1}
+		l.m[key] = own
+		l.mu.Unlock()
+		return own, nil
 	}
 	e.refs++
+	if e.ch == nil {
+		// The first waiter: the entry's only other user holds the lock.
+		e.ch = make(chan struct{}, 1)
+		e.ch <- struct{}{}
+	}
+	ch := e.ch
 	l.mu.Unlock()
 	select {
-	case e.ch <- struct{}{}:
+	case ch <- struct{}{}:
 		return e, nil
 	default:
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case e.ch <- struct{}{}:
+	case ch <- struct{}{}:
 		return e, nil
 	case <-t.C:
 		l.drop(key, e)
@@ -306,13 +318,22 @@ func (l *sessionLocks) lock(ctx context.Context, key string, wait time.Duration)
 }
 
 func (l *sessionLocks) unlock(key string, e *sessionLock) {
-	<-e.ch
-	l.drop(key, e)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e.ch != nil {
+		<-e.ch // this holder's token: never blocks
+	}
+	l.release(key, e)
 }
 
 func (l *sessionLocks) drop(key string, e *sessionLock) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.release(key, e)
+}
+
+// release counts one user of e out. l.mu must be held.
+func (l *sessionLocks) release(key string, e *sessionLock) {
 	if e.refs--; e.refs == 0 {
 		delete(l.m, key)
 	}

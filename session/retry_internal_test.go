@@ -1,9 +1,12 @@
 package session
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stateless-go/stateless/store/memory"
 )
@@ -45,5 +48,33 @@ func TestRetryLoginReleasesItsLock(t *testing.T) {
 	defer m.locks.mu.Unlock()
 	if n := len(m.locks.m); n != 0 {
 		t.Errorf("%d session locks left behind after the request", n)
+	}
+}
+
+// The lock table excludes: handlers of one key never overlap, whichever of
+// them made the entry or the channel, and the table is empty afterwards.
+func TestSessionLocksExclude(t *testing.T) {
+	var l sessionLocks
+	var wg sync.WaitGroup
+	inside, most := 0, 0 // guarded by the lock under test; -race checks it
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				var own sessionLock
+				e, err := l.lock(context.Background(), "k", time.Hour, &own)
+				if err != nil || e == nil {
+					t.Errorf("lock: %v, %v", e, err)
+					return
+				}
+				inside++
+				most = max(most, inside)
+				inside--
+				l.unlock("k", e)
+			}
+		})
+	}
+	wg.Wait()
+	if most != 1 || len(l.m) != 0 {
+		t.Errorf("at most %d inside at once (want 1); %d entries left", most, len(l.m))
 	}
 }

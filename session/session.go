@@ -33,7 +33,8 @@ type Session struct {
 	stored  stored
 	pending pending
 	phase   phase
-	retry   retryRun // under Manager.Retry
+	retry   retryRun    // under Manager.Retry
+	rw      retryWriter // Retry's writer, allocated with the session
 
 	// HTTP only; zero for a session from Manager.Load.
 	w         responseWriter
