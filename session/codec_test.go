@@ -181,3 +181,17 @@ func FuzzTokenFrom(f *testing.F) {
 		}
 	})
 }
+
+// validToken, which does not decode, agrees with a strict decode.
+func FuzzValidToken(f *testing.F) {
+	f.Add(newToken())
+	f.Add(newToken()[:42] + "B")
+	f.Add(strings.Repeat("A", 42) + "\n")
+	f.Fuzz(func(t *testing.T, tok string) {
+		b, err := tokenEncoding.DecodeString(tok)
+		want := err == nil && len(b) == 32 && len(tok) == tokenLen
+		if got := validToken(tok); got != want {
+			t.Fatalf("validToken(%q) = %v, strict decode says %v", tok, got, want)
+		}
+	})
+}

@@ -262,8 +262,18 @@ func (r *replayReader) Close() error { return nil }
 // entry is part of the request's session, and the channel waiters block on
 // is made by the first waiter.
 type sessionLocks struct {
+	shards [16]lockShard
+}
+
+// lockShard holds the locks of the keys whose last byte falls to it: store
+// keys end in hash bits, so no instance-wide mutex is taken per request.
+type lockShard struct {
 	mu sync.Mutex
 	m  map[string]*sessionLock
+}
+
+func (l *sessionLocks) shard(key string) *lockShard {
+	return &l.shards[key[len(key)-1]%uint8(len(l.shards))]
 }
 
 type sessionLock struct {
@@ -278,7 +288,8 @@ type sessionLock struct {
 // nil and the caller runs without it (the lock saves conflicts; the
 // compare-and-swap is what keeps data right). It fails only when the
 // request ends first. own is where an uncontended lock lives.
-func (l *sessionLocks) lock(ctx context.Context, key string, wait time.Duration, own *sessionLock) (*sessionLock, error) {
+func (ls *sessionLocks) lock(ctx context.Context, key string, wait time.Duration, own *sessionLock) (*sessionLock, error) {
+	l := ls.shard(key)
 	l.mu.Lock()
 	if l.m == nil {
 		l.m = make(map[string]*sessionLock)
@@ -317,7 +328,8 @@ func (l *sessionLocks) lock(ctx context.Context, key string, wait time.Duration,
 	}
 }
 
-func (l *sessionLocks) unlock(key string, e *sessionLock) {
+func (ls *sessionLocks) unlock(key string, e *sessionLock) {
+	l := ls.shard(key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e.ch != nil {
@@ -326,14 +338,14 @@ func (l *sessionLocks) unlock(key string, e *sessionLock) {
 	l.release(key, e)
 }
 
-func (l *sessionLocks) drop(key string, e *sessionLock) {
+func (l *lockShard) drop(key string, e *sessionLock) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.release(key, e)
 }
 
 // release counts one user of e out. l.mu must be held.
-func (l *sessionLocks) release(key string, e *sessionLock) {
+func (l *lockShard) release(key string, e *sessionLock) {
 	if e.refs--; e.refs == 0 {
 		delete(l.m, key)
 	}
