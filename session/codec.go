@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 )
 
 // The stored form of a session, format 1:
@@ -67,7 +66,7 @@ type entry struct {
 	raw []byte
 }
 
-// decode parses a stored session. Strings in the result share buf, which
+// decode parses a stored session. Values and the ID in the result share buf, which
 // the caller must never modify afterwards.
 func decode(buf []byte) (header, []entry, error) {
 	var h header
@@ -140,7 +139,7 @@ func decode(buf []byte) (header, []entry, error) {
 		if !validRaw(typ, raw) {
 			return h, nil, errCorrupt
 		}
-		e := entry{key: unsafe.String(unsafe.SliceData(key), len(key)), typ: typ, raw: raw}
+		e := entry{key: string(key), typ: typ, raw: raw}
 		if len(entries) > 0 && entries[len(entries)-1].key >= e.key {
 			return h, nil, errCorrupt // unsorted or duplicate keys
 		}
