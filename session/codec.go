@@ -66,8 +66,8 @@ type entry struct {
 	raw []byte
 }
 
-// decode parses a stored session. Values and the ID in the result share buf, which
-// the caller must never modify afterwards.
+// decode parses a stored session. Values and the ID in the result share
+// buf, which the caller must never modify afterwards.
 func decode(buf []byte) (header, []entry, error) {
 	var h header
 	if len(buf) < 2 || buf[0] != magic {
