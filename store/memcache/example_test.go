@@ -35,7 +35,9 @@ func ExampleOpen() {
 
 // New puts a store over a client the program already has, configured as it
 // likes (TLS through DialContext, its own timeouts); the store's Close
-// leaves that client open.
+// leaves that client open. Given the client's selector, the store bounds
+// its round trips in flight to each server; the client keeps as many idle
+// connections, so that none is opened twice.
 func ExampleNew() {
 	sel, err := memcache.NewRendezvousSelector("mc1:11211", "mc2:11211")
 	if err != nil {
@@ -46,7 +48,11 @@ func ExampleNew() {
 	client.MaxIdleConns = 64
 	defer client.Close()
 
-	s, err := memcache.New(client, &memcache.Options{KeyPrefix: "stateless:"})
+	s, err := memcache.New(client, &memcache.Options{
+		KeyPrefix:   "stateless:",
+		MaxInFlight: client.MaxIdleConns,
+		Selector:    sel,
+	})
 	if err != nil {
 		log.Fatal(err)
 	}

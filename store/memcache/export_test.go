@@ -17,6 +17,7 @@ type ParsedURL struct {
 	MaxValueSize int
 	Timeout      time.Duration
 	MaxIdleConns int
+	MaxInFlight  int
 }
 
 func ParseURL(rawURL string) (*ParsedURL, error) {
@@ -30,6 +31,7 @@ func ParseURL(rawURL string) (*ParsedURL, error) {
 		MaxValueSize: c.opts.MaxValueSize,
 		Timeout:      c.timeout,
 		MaxIdleConns: c.maxIdleConns,
+		MaxInFlight:  c.opts.MaxInFlight,
 	}, nil
 }
 

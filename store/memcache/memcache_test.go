@@ -286,6 +286,7 @@ func TestNewErrors(t *testing.T) {
 		{"control byte in prefix", c, &memcache.Options{KeyPrefix: "a\x00"}, "KeyPrefix"},
 		{"long prefix", c, &memcache.Options{KeyPrefix: strings.Repeat("p", memcache.MaxKeyPrefixLen+1)}, "longer than"},
 		{"negative size", c, &memcache.Options{MaxValueSize: -1}, "negative"},
+		{"negative in flight", c, &memcache.Options{MaxInFlight: -1}, "negative"},
 	} {
 		s, err := memcache.New(tc.client, tc.opts)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -1,6 +1,7 @@
 package memcache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,10 +35,12 @@ const (
 	// package comment). gomemcache's own default is 500 ms.
 	DefaultTimeout = time.Second
 	// DefaultMaxIdleConns is how many idle connections the client keeps per
-	// server: enough for 32 concurrent requests without dialling anew.
+	// server unless max_idle_conns says otherwise: as many as
+	// max_in_flight allows in flight (DefaultMaxInFlight unless set), so
+	// that every connection a burst opens is kept for the next one.
 	// gomemcache's own default, 2, makes a busy server dial and drop a
 	// connection for nearly every call.
-	DefaultMaxIdleConns = 32
+	DefaultMaxIdleConns = DefaultMaxInFlight
 	// defaultPort is memcached's.
 	defaultPort = "11211"
 )
@@ -52,7 +55,7 @@ type config struct {
 
 // Open opens a Store from a URL of the form
 //
-//	memcache://host1:11211,host2:11211[?prefix=P&timeout=D&max_idle_conns=N&max_value_size=N]
+//	memcache://host1:11211,host2:11211[?prefix=P&timeout=D&max_in_flight=N&max_idle_conns=N&max_value_size=N]
 //
 // with one or more servers, comma-separated; a server without a port gets
 // 11211, and an IPv6 address is written in brackets ("[::1]:11211"). The
@@ -61,8 +64,11 @@ type config struct {
 //   - prefix: Options.KeyPrefix (default none), e.g. prefix=stateless:
 //   - timeout: the client's Timeout for each connect, read and write, a Go
 //     duration such as 500ms (default DefaultTimeout)
+//   - max_in_flight: Options.MaxInFlight, the most round trips in flight
+//     to each server, beyond which calls queue (default DefaultMaxInFlight)
 //   - max_idle_conns: idle connections kept per server (default
-//     DefaultMaxIdleConns)
+//     max_in_flight, so a Store holds at most max_in_flight connections
+//     to each server)
 //   - max_value_size: Options.MaxValueSize (default DefaultMaxValueSize)
 //
 // Keys are spread over the servers with a RendezvousSelector. The Store
@@ -84,6 +90,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	client := gomemcache.NewFromSelector(sel)
 	client.Timeout = cfg.timeout
 	client.MaxIdleConns = cfg.maxIdleConns
+	cfg.opts.Selector = sel
 	s, err := New(client, &cfg.opts)
 	if err != nil {
 		return nil, err
@@ -118,7 +125,7 @@ func parseURL(rawURL string) (*config, error) {
 	if hosts == "" {
 		return nil, errors.New("memcache: URL names no server; want memcache://host:port[,host:port...]")
 	}
-	cfg := &config{timeout: DefaultTimeout, maxIdleConns: DefaultMaxIdleConns}
+	cfg := &config{timeout: DefaultTimeout}
 	for h := range strings.SplitSeq(hosts, ",") {
 		server, err := serverName(h)
 		if err != nil {
@@ -147,19 +154,25 @@ func parseURL(rawURL string) (*config, error) {
 				return nil, fmt.Errorf("memcache: URL parameter timeout=%q: want a positive duration such as 500ms", v)
 			}
 			cfg.timeout = d
-		case "max_idle_conns", "max_value_size":
+		case "max_in_flight", "max_idle_conns", "max_value_size":
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
 				return nil, fmt.Errorf("memcache: URL parameter %s=%q: want a positive integer", name, v)
 			}
-			if name == "max_idle_conns" {
+			switch name {
+			case "max_in_flight":
+				cfg.opts.MaxInFlight = n
+			case "max_idle_conns":
 				cfg.maxIdleConns = n
-			} else {
+			default:
 				cfg.opts.MaxValueSize = n
 			}
 		default:
-			return nil, fmt.Errorf("memcache: unknown URL parameter %q; known: prefix, timeout, max_idle_conns, max_value_size", name)
+			return nil, fmt.Errorf("memcache: unknown URL parameter %q; known: prefix, timeout, max_in_flight, max_idle_conns, max_value_size", name)
 		}
+	}
+	if cfg.maxIdleConns == 0 {
+		cfg.maxIdleConns = cmp.Or(cfg.opts.MaxInFlight, DefaultMaxInFlight)
 	}
 	return cfg, nil
 }

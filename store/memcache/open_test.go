@@ -20,6 +20,11 @@ func TestParseURL(t *testing.T) {
 		{"memcache://localhost", memcache.ParsedURL{Servers: []string{"localhost:11211"}}},
 		{"MEMCACHE://h1:1,h2:2/", memcache.ParsedURL{Servers: []string{"h1:1", "h2:2"}}},
 		{"memcache://[::1]:11212,[::1]", memcache.ParsedURL{Servers: []string{"[::1]:11212", "[::1]:11211"}}},
+		{"memcache://h?max_in_flight=4", memcache.ParsedURL{Servers: []string{"h:11211"}, MaxInFlight: 4, MaxIdleConns: 4}},
+		{
+			"memcache://h?max_in_flight=64&max_idle_conns=8",
+			memcache.ParsedURL{Servers: []string{"h:11211"}, MaxInFlight: 64, MaxIdleConns: 8},
+		},
 		{
 			"memcache://h1:1,h2:2?prefix=stateless:&timeout=250ms&max_idle_conns=8&max_value_size=2048",
 			memcache.ParsedURL{
@@ -41,7 +46,8 @@ func TestParseURL(t *testing.T) {
 			want.MaxIdleConns = memcache.DefaultMaxIdleConns
 		}
 		if !slices.Equal(got.Servers, want.Servers) || got.KeyPrefix != want.KeyPrefix ||
-			got.Timeout != want.Timeout || got.MaxIdleConns != want.MaxIdleConns || got.MaxValueSize != want.MaxValueSize {
+			got.Timeout != want.Timeout || got.MaxIdleConns != want.MaxIdleConns || got.MaxValueSize != want.MaxValueSize ||
+			got.MaxInFlight != want.MaxInFlight {
 			t.Errorf("ParseURL(%q) = %+v, want %+v", tc.url, *got, want)
 		}
 	}
@@ -72,6 +78,8 @@ func TestOpenBadURL(t *testing.T) {
 		{"memcache://h:1?timeout=-1s", "positive duration"},
 		{"memcache://h:1?timeout=soon", "positive duration"},
 		{"memcache://h:1?max_idle_conns=0", "positive integer"},
+		{"memcache://h:1?max_in_flight=0", "positive integer"},
+		{"memcache://h:1?max_in_flight=-3", "positive integer"},
 		{"memcache://h:1?max_value_size=big", "positive integer"},
 		{"memcache://h:1?prefix=a&prefix=b", "given 2 times"},
 		{"memcache://h:1?keyprefix=a", `unknown URL parameter "keyprefix"`},
