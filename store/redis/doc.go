@@ -61,9 +61,10 @@
 //
 // Each record is one Redis string under KeyPrefix+key: an 8-byte big-endian
 // version followed by the value. Get is one GET that returns both; Create is
-// SET NX PX; Replace is one Lua script on the one key that compares the
-// stored version and sets the new record (EVALSHA, falling back to EVAL when
-// the server's script cache lacks it); Touch is PEXPIRE; Delete is UNLINK.
+// one Lua script on the one key that runs SET NX PX; Replace is one Lua
+// script on the one key that compares the stored version and sets the new
+// record (both EVALSHA, falling back to EVAL when the server's script cache
+// lacks the script); Touch is PEXPIRE; Delete is UNLINK.
 // Every operation is one command touching one key, so every operation is
 // atomic and Cluster-safe. Versions are random 64-bit numbers
 // (store.NewVersion), so a version is never reused for a later record.
@@ -81,14 +82,31 @@
 // the per-command system calls off both sides; a quiet store sees no
 // change.
 //
-// A Replace that go-redis retries after a lost reply (it does, on a dropped
-// connection) still answers success when the first attempt had already
-// written: the script recognises its own new version.
-//
 // Other data under the key prefix is not this store's: Get of a value too
 // short to carry a version is an error (never a panic), and so is Replace
 // over it, while Create answers store.ErrExists and Touch and Delete act on
 // whatever is there. Give each application its own prefix.
+//
+// # Retries
+//
+// go-redis sends a command again when the connection fails before its
+// reply is read (MaxRetries, 3 by default), and replays a whole pipeline
+// after a failed read, so a write may reach the server twice. Create and
+// Replace answer exactly all the same: every write carries a version drawn
+// afresh for it, and when a script finds the key already holding this
+// call's own version, an earlier attempt of the call wrote it, and the
+// call reports success with that version (writing nothing again). So a
+// Create whose reply was lost is never reported as store.ErrExists for its
+// own record, nor an applied Replace as store.ErrConflict with itself,
+// while a Create of a key another call holds still gets store.ErrExists and
+// a stale Replace store.ErrConflict. One window remains: if another client
+// rewrites or deletes the record between the lost reply and the retry (a
+// few milliseconds), the retry answers for that state, as any later call
+// would: after another write, store.ErrExists (Create) or
+// store.ErrConflict (Replace); after a Delete, Create writes the record
+// again and Replace answers store.ErrNotFound. Get, Touch and Delete do
+// the same when sent twice. A client with MaxRetries -1 never retries, and a lost
+// reply is then an error whose outcome is unknown.
 //
 // # Expiry
 //

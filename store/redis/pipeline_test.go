@@ -132,10 +132,11 @@ func holdAndQueue(t *testing.T, s *Store, calls ...func()) (release func(), wait
 	}, wg.Wait
 }
 
-// TestPipelineAfterScriptFlush: compare-and-swaps that go in one pipeline
-// after the server lost its script cache each fall back to EVAL and
-// succeed.
-func TestPipelineAfterScriptFlush(t *testing.T) {
+// TestPipelineScriptNotCached: compare-and-swaps that go in one pipeline
+// to a server that lacks the script in its cache each fall back to EVAL
+// and succeed. (The server is made to answer NOSCRIPT by forgetScripts,
+// not by a SCRIPT FLUSH of the whole server.)
+func TestPipelineScriptNotCached(t *testing.T) {
 	ctx := t.Context()
 	client := standaloneClient(t)
 	s := pipelineStore(t, client)
@@ -148,9 +149,8 @@ func TestPipelineAfterScriptFlush(t *testing.T) {
 		}
 		versions[i] = v
 	}
-	if err := client.ScriptFlush(ctx).Err(); err != nil {
-		t.Fatalf("SCRIPT FLUSH: %v", err)
-	}
+	hook := &forgetScripts{}
+	client.AddHook(hook)
 	errs := make([]error, n)
 	var calls []func()
 	for i := range n {
@@ -163,11 +163,14 @@ func TestPipelineAfterScriptFlush(t *testing.T) {
 	wait()
 	for i, err := range errs {
 		if err != nil {
-			t.Errorf("Replace k%d in a pipeline after SCRIPT FLUSH: %v", i, err)
+			t.Errorf("Replace k%d in a pipeline without the script cached: %v", i, err)
 		}
 	}
 	if s.pipelines.Load() == 0 {
 		t.Error("the queued calls did not go as a pipeline")
+	}
+	if hook.renamed.Load() < n {
+		t.Errorf("the hook saw %d EVALSHAs, want at least %d", hook.renamed.Load(), n)
 	}
 }
 

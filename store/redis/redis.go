@@ -191,38 +191,111 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	return store.Record{Value: []byte(v[versionLen:]), Version: version}, nil
 }
 
-// Create implements store.SessionStore with one SET NX PX.
+// Script replies. Every script answers one of these; the Go side turns
+// them into results.
+const (
+	scriptAbsent  = 0 // Replace: no record under the key
+	scriptWrote   = 1 // the script wrote the record this call sends
+	scriptOther   = 2 // Create: the key holds something else; Replace: a record of another version
+	scriptForeign = 3 // Replace: the key holds a string too short to be a record of this store
+	scriptAlready = 4 // the key already holds the very record this call sends: an earlier attempt of this call wrote it
+)
+
+// createScript is Create: SET NX PX and, when the key exists, a look at
+// the version it holds. KEYS[1] is the key, ARGV[1] the record (8 bytes of
+// version, then the value), ARGV[2] the ttl in milliseconds.
+//
+// Why a script and not a plain SET NX: go-redis sends a command again when
+// the connection fails before the reply is read (MaxRetries, 3 by
+// default). If the first attempt was applied, a retried SET NX finds the
+// caller's own record and answers "not set", which would turn a successful
+// Create into store.ErrExists: a session or an idempotency key reported
+// taken by the very call that took it. Versions are random 64-bit numbers
+// drawn afresh for every write (store.NewVersion), so a record that
+// carries this call's version was written by this call, and the script
+// answers success for it (scriptAlready) without writing again. SET NX GET
+// could tell the same, but only on Redis 7.0 and later, and it sends back
+// the whole existing value; the script answers one small integer and runs
+// on any Redis with scripting.
+//
+// redis.pcall, not call, for the look: a key of another type (a hash, say)
+// is not an error for Create but a key that exists.
+var createScript = goredis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return 1
+end
+if redis.pcall('GETRANGE', KEYS[1], 0, 7) == string.sub(ARGV[1], 1, 8) then
+	return 4
+end
+return 2
+`)
+
+// Create implements store.SessionStore with one run of createScript: SET
+// NX PX in a Lua script that recognises a retry of its own write.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
 		return 0, err
 	}
 	version := store.NewVersion()
-	rec := make([]byte, versionLen+len(value))
-	binary.BigEndian.PutUint64(rec, version)
-	copy(rec[versionLen:], value)
-	ok, err := s.client.SetNX(ctx, s.prefix+key, rec, expiry(ttl)).Result()
+	code, err := s.create(ctx, key, value, ttl, version)
 	if err != nil {
 		return 0, s.fail(ctx, "create", err)
 	}
-	if !ok {
+	switch code {
+	case scriptWrote, scriptAlready:
+		return version, nil
+	case scriptOther:
 		return 0, store.ErrExists
 	}
-	return version, nil
+	return 0, fmt.Errorf("redis: create: unexpected reply %d from the script", code)
 }
 
-// replaceScript is the compare-and-swap. The versions travel as 8 raw bytes
-// and are compared as strings: a Lua number is a double and cannot hold
-// every uint64. GETRANGE reads only the version, however large the value.
+// create runs createScript, alone (never in a pipeline), and returns its
+// code.
+func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (int64, error) {
+	rec := make([]byte, versionLen+len(value))
+	binary.BigEndian.PutUint64(rec, version)
+	copy(rec[versionLen:], value)
+	k := s.prefix + key
+	ms := expiry(ttl).Milliseconds()
+	cmd := goredis.NewCmd(ctx, "evalsha", createHash, 1, k, rec, ms)
+	_ = s.client.Process(ctx, cmd)
+	code, err := cmd.Int64()
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		// The server lost its script cache (a restart, SCRIPT FLUSH, a
+		// failover): send the script itself, which caches it again.
+		return createScript.Eval(ctx, s.client, []string{k}, rec, ms).Int64()
+	}
+	return code, err
+}
+
+// replaceScript is the compare-and-swap. KEYS[1] is the key, ARGV[1] the
+// expected version, ARGV[2] the new record (8 bytes of new version, then
+// the value), ARGV[3] the ttl in milliseconds. The versions travel as 8
+// raw bytes and are compared as strings: a Lua number is a double and
+// cannot hold every uint64. GETRANGE reads only the version, however large
+// the value.
 //
-// It answers 1 when it wrote (or when the record already carries the new
-// version: go-redis retried a call whose first attempt wrote, and the reply
-// was lost), 0 when there is no record, 2 on a version mismatch, and 3 when
-// the key holds a string too short to be a record of this store.
+// go-redis sends a command again when its reply is lost (a dropped
+// connection), and replays a whole pipeline after a failed read. A
+// compare-and-swap whose first run was applied then finds its own new
+// version instead of the expected one, and would answer a conflict with
+// itself. The new version is random and drawn afresh for every Replace
+// (store.NewVersion), so a record that already carries it was written by
+// this very call: the script answers scriptAlready, which Replace reports
+// as success with that version, and writes nothing again.
+//
+// Replies: scriptWrote, scriptAlready, scriptOther (a record of another
+// version), scriptAbsent (no key), scriptForeign (a string too short to be
+// a record of this store).
 var replaceScript = goredis.NewScript(`
 local head = redis.call('GETRANGE', KEYS[1], 0, 7)
-if head == ARGV[1] or head == string.sub(ARGV[2], 1, 8) then
+if head == ARGV[1] then
 	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 	return 1
+end
+if head == string.sub(ARGV[2], 1, 8) then
+	return 4
 end
 if #head == 8 then
 	return 2
@@ -232,6 +305,10 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 return 3
 `)
+
+// The scripts' SHA1s, boxed once: EVALSHA's arguments are interface values,
+// and boxing a string on every call would cost an allocation.
+var createHash, replaceHash any = createScript.Hash(), replaceScript.Hash()
 
 // Replace implements store.SessionStore with one run of a Lua script on the
 // one key.
@@ -245,13 +322,13 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 		return 0, s.fail(ctx, "replace", err)
 	}
 	switch code {
-	case 1:
+	case scriptWrote, scriptAlready:
 		return newVersion, nil
-	case 0:
+	case scriptAbsent:
 		return 0, store.ErrNotFound
-	case 2:
+	case scriptOther:
 		return 0, store.ErrConflict
-	case 3:
+	case scriptForeign:
 		return 0, errForeign("replace", -1)
 	}
 	return 0, fmt.Errorf("redis: replace: unexpected reply %d from the script", code)
@@ -267,7 +344,7 @@ func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, tt
 	expected, rec := buf[:versionLen:versionLen], buf[versionLen:]
 	keys := []string{s.prefix + key}
 	ms := expiry(ttl).Milliseconds()
-	cmd := goredis.NewCmd(ctx, "evalsha", replaceScript.Hash(), 1, keys[0], expected, rec, ms)
+	cmd := goredis.NewCmd(ctx, "evalsha", replaceHash, 1, keys[0], expected, rec, ms)
 	if err := s.process(ctx, cmd, len(rec)); err != nil {
 		return 0, err
 	}

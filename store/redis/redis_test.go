@@ -428,24 +428,6 @@ func TestForeignData(t *testing.T) {
 	}
 }
 
-// TestReplaceAfterScriptFlush checks the fallback from EVALSHA to EVAL when the
-// server has lost its script cache.
-func TestReplaceAfterScriptFlush(t *testing.T) {
-	ctx := t.Context()
-	client := newClient(t)
-	s, _ := redis.New(client, &redis.Options{KeyPrefix: testPrefix()})
-	v, err := s.Create(ctx, "k", []byte("1"), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := client.ScriptFlush(ctx).Err(); err != nil {
-		t.Fatalf("SCRIPT FLUSH: %v", err)
-	}
-	if _, err := s.Replace(ctx, "k", []byte("2"), time.Minute, v); err != nil {
-		t.Fatalf("Replace after SCRIPT FLUSH: %v", err)
-	}
-}
-
 // silentServer accepts connections and reads from them but never answers,
 // like a server that hangs.
 func silentServer(t *testing.T) string {
