@@ -259,15 +259,12 @@ const (
 
 // Replace implements store.SessionStore.
 //
-// A Replace that races with another writer of the same key and loses
-// answers store.ErrConflict. When that writer deleted the record, or
-// created a new one in place of an expired one, the answer depends on
-// whether the Replace ran alone or in a batch (see the package
-// documentation): alone it judges by the row as it was when its statement
-// began (a delete then reads as ErrConflict, a re-create as
-// ErrNotFound); in a batch, by the row as it is once locked (a delete
-// reads as ErrNotFound, a re-create as ErrConflict). Either way nothing is
-// written over the other writer's change.
+// A Replace that races with another writer of the same key answers as of
+// the moment its statement began, whether it runs alone or in a batch (see
+// batch.go): a record missing or expired then is store.ErrNotFound, even if
+// a Create revives the key meanwhile; a live record it does not replace
+// (another writer changed or deleted it first) is store.ErrConflict.
+// Nothing is ever written over the other writer's change.
 func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
 	if err := s.begin(ctx, s.checkWrite(key, value, ttl)); err != nil {
 		return 0, err

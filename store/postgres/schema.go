@@ -74,32 +74,46 @@ END`,
 
 		// Many Replaces in one statement (batch.go). $1..$5 are arrays,
 		// one element per call: key, value, new version, ttl, old
-		// version; no key twice. l locks the rows in key order, and u
-		// updates only rows l has already locked (u joins l), so every
-		// batch takes its locks in key order, which keeps concurrent
-		// batches from deadlocking. The
-		// outcomes come back in the order of the arrays, coded as in
-		// replace; a row l finds live but u did not update had another
-		// version: a conflict. Liveness is judged once, in l, on the row
-		// as locked; u tests no expiry of its own, which leaves the
-		// planner only the primary key to find rows by (on a young table
-		// it would otherwise pick the expires_at index and scan every
-		// live row).
+		// version; no key twice. Each call is judged exactly as replace
+		// judges a lone call, so a call answers the same whichever path it
+		// takes, races included:
+		//   - b reads every row as it was when the statement began (its
+		//     snapshot, as replace's EXISTS does): a row missing or expired
+		//     there is not found (0), even if a Create has since revived
+		//     it, and a row live there but not updated is a conflict (2),
+		//     even if a Delete has since removed it.
+		//   - l locks, in key order, only the rows live in that snapshot,
+		//     as replace's UPDATE does (it never waits on a row that was
+		//     not live when it began); a row changed meanwhile is locked
+		//     in its latest form and dropped if that is no longer live.
+		//     Taking every lock of a batch in key order keeps concurrent
+		//     batches from deadlocking.
+		//   - u updates only rows l has locked (u joins l) whose latest
+		//     version is the call's (1).
+		// Liveness is tested as "(…) IS TRUE" in l and as a column in b so
+		// that the planner finds rows by the primary key only (on a young
+		// table it would otherwise pick the expires_at index and scan
+		// every live row). The outcomes come back in the order of the
+		// arrays.
 		replaceBatch: `WITH i AS (
 	SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::interval[], $5::bigint[])
 		WITH ORDINALITY AS i(key, value, version, ttl, old, n)
-), l AS MATERIALIZED (
+), b AS (
 	SELECT s.key, s.expires_at > now() AS live FROM ` + t + ` s
-	WHERE s.key = ANY ($1::bytea[]) ORDER BY s.key FOR UPDATE
+	WHERE s.key = ANY ($1::bytea[])
+), l AS MATERIALIZED (
+	SELECT s.key FROM ` + t + ` s
+	WHERE s.key = ANY ($1::bytea[]) AND (s.expires_at > now()) IS TRUE
+	ORDER BY s.key FOR UPDATE
 ), u AS (
 	UPDATE ` + t + ` s SET value = i.value, version = i.version, expires_at = now() + i.ttl
 	FROM i, l
 	WHERE s.key = ANY ($1::bytea[]) AND s.key = i.key AND l.key = i.key
-		AND l.live AND s.version = i.old
+		AND s.version = i.old
 	RETURNING s.key
 )
-SELECT CASE WHEN u.key IS NOT NULL THEN 1 WHEN l.live THEN 2 ELSE 0 END
-FROM i LEFT JOIN u ON u.key = i.key LEFT JOIN l ON l.key = i.key
+SELECT CASE WHEN u.key IS NOT NULL THEN 1 WHEN b.live THEN 2 ELSE 0 END
+FROM i LEFT JOIN u ON u.key = i.key LEFT JOIN b ON b.key = i.key
 ORDER BY i.n`,
 
 		touch: `UPDATE ` + t + ` SET expires_at = now() + $2::interval WHERE key = $1 AND expires_at > now()`,
@@ -250,7 +264,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	list, missingOnly := st.problems()
+	list, _ := st.problems()
 	if len(list) == 0 {
 		return nil
 	}
@@ -258,7 +272,12 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		return &schemaError{s.table, strings.Join(list, "; ") +
 			" (Options.SkipCreate is set: apply the DDL in the package documentation of github.com/stateless-go/stateless/store/postgres)"}
 	}
-	if !missingOnly {
+	// A table of another shape is judged again under the lock below: a
+	// table another instance is creating at this moment can look like one
+	// (to_regclass may see it committed while the same statement's
+	// snapshot sees none of its columns yet); once that instance has
+	// released the lock, its table is seen whole.
+	shapeErr := func(list []string) error {
 		return &schemaError{s.table, strings.Join(list, "; ") + " (an existing table of another shape is never altered; use another table name or fix it by hand)"}
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -271,6 +290,9 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		st, err := s.inspect(ctx, tx)
 		if err != nil {
 			return err
+		}
+		if list, missingOnly := st.problems(); !missingOnly {
+			return shapeErr(list)
 		}
 		if !st.exists {
 			if _, err := tx.Exec(ctx, s.sql.createTable); err != nil {

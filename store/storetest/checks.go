@@ -38,6 +38,7 @@ var checks = []check{
 	{"Delete/Missing", deleteMissing},
 	{"Delete/RecreateGetsNewVersion", deleteRecreate},
 	{"Concurrency/CompareAndSwapCounter", casCounter},
+	{"Concurrency/SameAnswersUnderLoad", answersUnderLoad},
 	{"Value/AllByteValues", valueAllBytes},
 	{"Value/Empty", valueEmpty},
 	{"Value/Large", valueLarge},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,11 @@ type faults struct {
 	wrapHugeTTL       bool // a ttl over 100 years overflows into the past
 	tooLargeIsGeneric bool // an oversized value fails with a plain error
 	limit             int  // value size limit (0: none)
+	// conflictWhenBusy: Replace of a missing or expired key answers
+	// ErrConflict while other calls are in flight, as a store whose
+	// grouped (pipelined, batched) path judges differently from its lone
+	// path would; a lone call answers ErrNotFound.
+	conflictWhenBusy bool
 }
 
 // naive is a deliberately simple map store: correct unless a fault is set.
@@ -37,6 +43,8 @@ type naive struct {
 	mu     sync.Mutex
 	m      map[string]*rec
 	closed bool
+
+	inFlight atomic.Int64 // calls under way, counted before they take mu
 }
 
 type rec struct {
@@ -114,6 +122,8 @@ func (n *naive) version(old uint64) uint64 {
 }
 
 func (n *naive) Get(ctx context.Context, key string) (store.Record, error) {
+	n.inFlight.Add(1)
+	defer n.inFlight.Add(-1)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.enter(ctx, key); err != nil {
@@ -134,6 +144,8 @@ func (n *naive) Get(ctx context.Context, key string) (store.Record, error) {
 }
 
 func (n *naive) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	n.inFlight.Add(1)
+	defer n.inFlight.Add(-1)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.enter(ctx, key); err != nil {
@@ -157,6 +169,12 @@ func (n *naive) Create(ctx context.Context, key string, value []byte, ttl time.D
 }
 
 func (n *naive) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	n.inFlight.Add(1)
+	defer n.inFlight.Add(-1)
+	if n.f.conflictWhenBusy {
+		time.Sleep(time.Millisecond) // a round trip, during which calls pile up
+	}
+	busy := n.inFlight.Load() > 1
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.enter(ctx, key); err != nil {
@@ -172,6 +190,9 @@ func (n *naive) Replace(ctx context.Context, key string, value []byte, ttl time.
 	}
 	r := n.live(n.key(key))
 	if r == nil {
+		if n.f.conflictWhenBusy && busy {
+			return 0, store.ErrConflict
+		}
 		return 0, store.ErrNotFound
 	}
 	if r.version != version && !n.f.acceptStale {
@@ -182,6 +203,8 @@ func (n *naive) Replace(ctx context.Context, key string, value []byte, ttl time.
 }
 
 func (n *naive) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	n.inFlight.Add(1)
+	defer n.inFlight.Add(-1)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.enter(ctx, key); err != nil {
@@ -203,6 +226,8 @@ func (n *naive) Touch(ctx context.Context, key string, ttl time.Duration) error 
 }
 
 func (n *naive) Delete(ctx context.Context, key string) error {
+	n.inFlight.Add(1)
+	defer n.inFlight.Add(-1)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.enter(ctx, key); err != nil {
@@ -298,6 +323,8 @@ func TestBrokenStoresAreCaught(t *testing.T) {
 			[]string{"Value/Large"}},
 		{"refuses a 1 MiB value without declaring a limit", faults{limit: 1000}, nil,
 			[]string{"Value/Large"}},
+		{"answers ErrConflict for a missing key only under concurrency", faults{conflictWhenBusy: true}, nil,
+			[]string{"Concurrency/SameAnswersUnderLoad"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
