@@ -16,6 +16,35 @@
 // Check runs the same checks and returns an error instead of failing a test,
 // the way testing/fstest.TestFS does; that is how this package's own tests
 // show the suite catches broken stores.
+//
+// # Writing your own adapter
+//
+// An adapter is a type that implements store.SessionStore over a client
+// library; the four in this module (store/memory, store/redis,
+// store/memcache, store/postgres) are worked examples. What the suite holds
+// it to, beyond each method's documentation in package store:
+//
+//   - Map the client's "miss" to store.ErrNotFound, and every other outcome
+//     the contract names to its sentinel (ErrExists, ErrConflict,
+//     ErrTooLarge, ErrClosed, ErrInvalid), wrapped with %w if you add words.
+//   - Create is atomic (SET NX, add, INSERT … ON CONFLICT DO NOTHING) and
+//     Replace is a compare-and-swap on the version; take versions from
+//     store.NewVersion, so that none is reused. Concurrent calls must each
+//     get the answer a lone call would (Concurrency/SameAnswersUnderLoad),
+//     however the adapter groups them.
+//   - A ttl must be positive; every write sets the remaining life to it; a
+//     huge ttl is capped at what the backend can express. Declare a coarse
+//     clock in Options.TTLResolution, and a value limit below 1 MiB in
+//     Options.MaxValueSize.
+//   - Honour the context: return its error when it has ended before the
+//     call, and return promptly when it ends during one
+//     (session.Options.StoreTimeout relies on it).
+//   - Never put a key, a value or a password in an error string.
+//   - Offer New(client, *Options), which does not own the client, and
+//     register a URL scheme with store.Register for store.Open.
+//
+// Then one test, as above, and the suite is yours: run it against a real
+// server, as this module's adapters do through testcontainers-go.
 package storetest
 
 import (
