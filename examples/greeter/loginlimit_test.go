@@ -286,16 +286,7 @@ func postSession(t *testing.T, c *http.Client, base, name, xff string) (*http.Re
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return fetch(t, c, req)
 }
 
 // TestServeLoginRate runs the real server with -login-rate 3: three logins

@@ -52,6 +52,31 @@ func TestHungServerHonoursContext(t *testing.T) {
 	}
 	defer s.Close()
 
+	eachCallEndsWithItsContext(t, s, 50*time.Millisecond, "on a hung server")
+
+	// The server answers again: first the abandoned calls, on their own
+	// connections, then ours.
+	close(release)
+	for i := range 20 {
+		key := fmt.Sprintf("key-%d", i)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		rec, err := s.Get(ctx, key)
+		cancel()
+		if err != nil || string(rec.Value) != key {
+			t.Fatalf("Get(%q) after the server came back: %q, %v; want its own value", key, rec.Value, err)
+		}
+	}
+	if n := answered.Load(); n < 20 {
+		t.Errorf("server answered %d commands, want at least the 20 Gets", n)
+	}
+}
+
+// eachCallEndsWithItsContext calls every method of s with a context that
+// ends after d, by its deadline and by a cancel, and checks each returns an
+// error matching the context's as it ends (within 10 s at the outside).
+// where says what state the calls meet, for the messages.
+func eachCallEndsWithItsContext(t *testing.T, s *memcache.Store, d time.Duration, where string) {
+	t.Helper()
 	calls := []struct {
 		name string
 		call func(ctx context.Context) error
@@ -73,11 +98,11 @@ func TestHungServerHonoursContext(t *testing.T) {
 			want error
 		}{
 			{"deadline", func() (context.Context, context.CancelFunc) {
-				return context.WithTimeout(t.Context(), 50*time.Millisecond)
+				return context.WithTimeout(t.Context(), d)
 			}, context.DeadlineExceeded},
 			{"cancel", func() (context.Context, context.CancelFunc) {
 				ctx, cancel := context.WithCancel(t.Context())
-				time.AfterFunc(50*time.Millisecond, cancel)
+				time.AfterFunc(d, cancel)
 				return ctx, cancel
 			}, context.Canceled},
 		} {
@@ -87,28 +112,12 @@ func TestHungServerHonoursContext(t *testing.T) {
 			select {
 			case err := <-got:
 				if !errors.Is(err, end.want) {
-					t.Errorf("%s on a hung server, context ended by %s: %v, want an error matching %v", c.name, end.what, err, end.want)
+					t.Errorf("%s %s, context ended by %s: %v, want an error matching %v", c.name, where, end.what, err, end.want)
 				}
 			case <-time.After(10 * time.Second):
-				t.Fatalf("%s on a hung server still waiting 10s after its context's %s", c.name, end.what)
+				t.Fatalf("%s %s still waiting 10s after its context's %s", c.name, where, end.what)
 			}
 			cancel()
 		}
-	}
-
-	// The server answers again: first the abandoned calls, on their own
-	// connections, then ours.
-	close(release)
-	for i := range 20 {
-		key := fmt.Sprintf("key-%d", i)
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		rec, err := s.Get(ctx, key)
-		cancel()
-		if err != nil || string(rec.Value) != key {
-			t.Fatalf("Get(%q) after the server came back: %q, %v; want its own value", key, rec.Value, err)
-		}
-	}
-	if n := answered.Load(); n < 20 {
-		t.Errorf("server answered %d commands, want at least the 20 Gets", n)
 	}
 }

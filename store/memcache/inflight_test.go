@@ -137,49 +137,7 @@ func TestQueuedCallsHonourContext(t *testing.T) {
 	}
 
 	// Its round trip goes on: every call queues behind it.
-	calls := []struct {
-		name string
-		call func(ctx context.Context) error
-	}{
-		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err }},
-		{"Create", func(ctx context.Context) error { _, err := s.Create(ctx, "k", []byte("v"), time.Minute); return err }},
-		{"Replace", func(ctx context.Context) error {
-			_, err := s.Replace(ctx, "k", []byte("v"), time.Minute, 1)
-			return err
-		}},
-		{"Touch", func(ctx context.Context) error { return s.Touch(ctx, "k", time.Minute) }},
-		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, "k") }},
-		{"Ping", func(ctx context.Context) error { return s.Ping(ctx) }},
-	}
-	for _, c := range calls {
-		for _, end := range []struct {
-			what string
-			ctx  func() (context.Context, context.CancelFunc)
-			want error
-		}{
-			{"deadline", func() (context.Context, context.CancelFunc) {
-				return context.WithTimeout(t.Context(), 20*time.Millisecond)
-			}, context.DeadlineExceeded},
-			{"cancel", func() (context.Context, context.CancelFunc) {
-				ctx, cancel := context.WithCancel(t.Context())
-				time.AfterFunc(20*time.Millisecond, cancel)
-				return ctx, cancel
-			}, context.Canceled},
-		} {
-			ctx, cancel := end.ctx()
-			got := make(chan error, 1)
-			go func() { got <- c.call(ctx) }()
-			select {
-			case err := <-got:
-				if !errors.Is(err, end.want) {
-					t.Errorf("queued %s, context ended by %s: %v, want an error matching %v", c.name, end.what, err, end.want)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("queued %s still waiting 10s after its context's %s", c.name, end.what)
-			}
-			cancel()
-		}
-	}
+	eachCallEndsWithItsContext(t, s, 20*time.Millisecond, "queued")
 	if accepted, cmds := f.stats(); accepted != 1 || len(cmds) != 1 {
 		t.Errorf("server saw %d connections and commands %q, want only the first Get's", accepted, cmds)
 	}
