@@ -1,6 +1,6 @@
 // Package greeter is the seed's Greeter service as an http.Handler: the same
 // answer from any instance for the same request, because everything a
-// response needs is in the request itself or in the shared SessionStore.
+// response needs is in the request itself or in the shared Store.
 //
 // Routes:
 //
@@ -93,7 +93,7 @@ type Options struct {
 // s is the shared store the service depends on; /readyz pings it. s may be
 // nil for a Greeter without a store, whose /readyz then always answers 200.
 // The handler never closes s: its caller owns it.
-func New(s store.SessionStore, opts *Options) http.Handler {
+func New(s store.Store, opts *Options) http.Handler {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -140,7 +140,7 @@ func SessionOptions() *session.Options {
 // mounted anywhere and more routes (the session routes) can join it.
 type handler struct {
 	mux          *http.ServeMux
-	store        store.SessionStore // may be nil
+	store        store.Store // may be nil
 	log          *slog.Logger
 	readyTimeout time.Duration
 	sessions     *session.Manager // may be nil

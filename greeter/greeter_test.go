@@ -261,7 +261,7 @@ func TestReadyz(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		store   store.SessionStore
+		store   store.Store
 		status  int
 		logWant string // in the log when not ready
 	}{

@@ -20,7 +20,7 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 // not to the response: it may name hosts the client has no business
 // knowing.
 //
-// The bound relies on the SessionStore contract that Ping honours its
+// The bound relies on the Store contract that Ping honours its
 // context.
 func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header()["Cache-Control"] = headerNoStore

@@ -257,7 +257,7 @@ func TestConcurrentVisitsOverTwoInstances(t *testing.T) {
 	visitsExact(t, []http.Handler{a, b}, st)
 }
 
-func visitsExact(t *testing.T, instances []http.Handler, st store.SessionStore) {
+func visitsExact(t *testing.T, instances []http.Handler, st store.Store) {
 	tok := loginAs(t, instances[0], "Alice")
 	const calls, parallel = 2000, 16
 	var ok, non2xx atomic.Int64

@@ -18,7 +18,7 @@ import (
 // spy wraps a store: it counts operations, records every key and value
 // written, and can run a hook before a Replace or fail operations.
 type spy struct {
-	store.SessionStore
+	store.Store
 	mu      sync.Mutex
 	ops     map[string]int
 	written []string // keys and values, as strings
@@ -28,11 +28,11 @@ type spy struct {
 	fail          map[string]error // op name → error to return
 }
 
-func newSpy(s store.SessionStore) *spy {
+func newSpy(s store.Store) *spy {
 	if s == nil {
 		s = memory.New(nil)
 	}
-	return &spy{SessionStore: s, ops: map[string]int{}, fail: map[string]error{}}
+	return &spy{Store: s, ops: map[string]int{}, fail: map[string]error{}}
 }
 
 func (s *spy) count(op string) error {
@@ -65,7 +65,7 @@ func (s *spy) Get(ctx context.Context, key string) (store.Record, error) {
 	if err := s.count("Get"); err != nil {
 		return store.Record{}, err
 	}
-	return s.SessionStore.Get(ctx, key)
+	return s.Store.Get(ctx, key)
 }
 
 func (s *spy) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
@@ -73,7 +73,7 @@ func (s *spy) Create(ctx context.Context, key string, value []byte, ttl time.Dur
 		return 0, err
 	}
 	s.record(key, string(value))
-	return s.SessionStore.Create(ctx, key, value, ttl)
+	return s.Store.Create(ctx, key, value, ttl)
 }
 
 func (s *spy) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
@@ -88,24 +88,24 @@ func (s *spy) Replace(ctx context.Context, key string, value []byte, ttl time.Du
 		hook()
 	}
 	s.record(key, string(value))
-	return s.SessionStore.Replace(ctx, key, value, ttl, version)
+	return s.Store.Replace(ctx, key, value, ttl, version)
 }
 
 func (s *spy) Touch(ctx context.Context, key string, ttl time.Duration) error {
 	if err := s.count("Touch"); err != nil {
 		return err
 	}
-	return s.SessionStore.Touch(ctx, key, ttl)
+	return s.Store.Touch(ctx, key, ttl)
 }
 
 func (s *spy) Delete(ctx context.Context, key string) error {
 	if err := s.count("Delete"); err != nil {
 		return err
 	}
-	return s.SessionStore.Delete(ctx, key)
+	return s.Store.Delete(ctx, key)
 }
 
-func mustManager(t testing.TB, st store.SessionStore, opts *session.Options) *session.Manager {
+func mustManager(t testing.TB, st store.Store, opts *session.Options) *session.Manager {
 	t.Helper()
 	m, err := session.New(st, opts)
 	if err != nil {

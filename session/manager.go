@@ -15,7 +15,7 @@ import (
 // Manager is the session middleware over one store. Create it with New; it
 // is safe for concurrent use.
 type Manager struct {
-	st          store.SessionStore // every operation bounded by Options.StoreTimeout
+	st          store.Store // every operation bounded by Options.StoreTimeout
 	c           config
 	touched     *boundedMap[int64]        // when this instance last touched a session (Unix ms)
 	cache       *boundedMap[cachedRecord] // nil when speculation is off
@@ -29,7 +29,7 @@ type Manager struct {
 
 // New returns a Manager keeping sessions in st. opts may be nil; an invalid
 // option is an error naming it.
-func New(st store.SessionStore, opts *Options) (*Manager, error) {
+func New(st store.Store, opts *Options) (*Manager, error) {
 	if st == nil {
 		return nil, errors.New("session: New with a nil store")
 	}

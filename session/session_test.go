@@ -517,11 +517,11 @@ func TestUndecodableSessionIsAbsentAndLoggedOnce(t *testing.T) {
 	sp.mu.Lock()
 	key := sp.written[0]
 	sp.mu.Unlock()
-	rec, err := sp.SessionStore.Get(context.Background(), key)
+	rec, err := sp.Store.Get(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sp.SessionStore.Replace(context.Background(), key, []byte("garbage that is no session"), time.Hour, rec.Version); err != nil {
+	if _, err := sp.Store.Replace(context.Background(), key, []byte("garbage that is no session"), time.Hour, rec.Version); err != nil {
 		t.Fatal(err)
 	}
 	for range 10 {
@@ -703,7 +703,7 @@ func TestSessionLogValueHidesToken(t *testing.T) {
 	}
 }
 
-var _ store.SessionStore = (*spy)(nil)
+var _ store.Store = (*spy)(nil)
 
 // Retry queues the handlers of one session within an instance, and only of
 // that session: another session's request goes through meanwhile.

@@ -17,36 +17,36 @@ const DefaultStoreTimeout = time.Second
 // library waits. It relies on the store contract that every method honours
 // its context.
 type boundedStore struct {
-	store.SessionStore
+	store.Store
 	d time.Duration
 }
 
 func (b boundedStore) Get(ctx context.Context, key string) (store.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
-	return b.SessionStore.Get(ctx, key)
+	return b.Store.Get(ctx, key)
 }
 
 func (b boundedStore) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
-	return b.SessionStore.Create(ctx, key, value, ttl)
+	return b.Store.Create(ctx, key, value, ttl)
 }
 
 func (b boundedStore) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
-	return b.SessionStore.Replace(ctx, key, value, ttl, version)
+	return b.Store.Replace(ctx, key, value, ttl, version)
 }
 
 func (b boundedStore) Touch(ctx context.Context, key string, ttl time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
-	return b.SessionStore.Touch(ctx, key, ttl)
+	return b.Store.Touch(ctx, key, ttl)
 }
 
 func (b boundedStore) Delete(ctx context.Context, key string) error {
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
-	return b.SessionStore.Delete(ctx, key)
+	return b.Store.Delete(ctx, key)
 }

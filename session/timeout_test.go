@@ -14,7 +14,7 @@ import (
 
 // hung is a store whose every operation waits for its context to end, as
 // a client library does against a frozen server.
-type hung struct{ store.SessionStore }
+type hung struct{ store.Store }
 
 func (hung) Get(ctx context.Context, key string) (store.Record, error) {
 	<-ctx.Done()
@@ -76,14 +76,14 @@ func TestStoreTimeoutDefault(t *testing.T) {
 
 // deadlineSpy records whether Get's context had a deadline.
 type deadlineSpy struct {
-	store.SessionStore
+	store.Store
 	had chan bool
 }
 
 func (d deadlineSpy) Get(ctx context.Context, key string) (store.Record, error) {
 	_, ok := ctx.Deadline()
 	d.had <- ok
-	return d.SessionStore.Get(ctx, key)
+	return d.Store.Get(ctx, key)
 }
 
 type nonBlockingSpy struct{ deadlineSpy }
@@ -97,7 +97,7 @@ func TestStoreTimeoutOnlyWhereAStoreCanWait(t *testing.T) {
 	tok := login(t, app(mustManager(t, mem, nil)), "alice")
 	for _, c := range []struct {
 		name string
-		st   store.SessionStore
+		st   store.Store
 		want bool
 	}{
 		{"blocking", deadlineSpy{mem, make(chan bool, 1)}, true},

@@ -13,7 +13,7 @@ import (
 // OpenFunc opens a store from a URL whose scheme it was registered for. It
 // owns what it opens: the store's Close releases it. Errors must not contain
 // the URL's password; use RedactURL when naming the URL.
-type OpenFunc func(ctx context.Context, rawURL string) (SessionStore, error)
+type OpenFunc func(ctx context.Context, rawURL string) (Store, error)
 
 var (
 	registryMu sync.RWMutex
@@ -74,7 +74,7 @@ func Schemes() []string {
 //
 // An empty, malformed or unknown URL is an error that names the registered
 // schemes. No error from Open contains the URL's password.
-func Open(ctx context.Context, rawURL string) (SessionStore, error) {
+func Open(ctx context.Context, rawURL string) (Store, error) {
 	scheme, err := schemeOf(rawURL)
 	if err != nil {
 		return nil, err

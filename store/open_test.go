@@ -95,10 +95,10 @@ func TestRegisterPanics(t *testing.T) {
 	for name, f := range map[string]func(){
 		"nil": func() { store.Register("x-nil", nil) },
 		"upper": func() {
-			store.Register("Upper", func(context.Context, string) (store.SessionStore, error) { return nil, nil })
+			store.Register("Upper", func(context.Context, string) (store.Store, error) { return nil, nil })
 		},
 		"duplicate": func() {
-			store.Register("memory", func(context.Context, string) (store.SessionStore, error) { return nil, nil })
+			store.Register("memory", func(context.Context, string) (store.Store, error) { return nil, nil })
 		},
 	} {
 		func() {

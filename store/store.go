@@ -1,5 +1,7 @@
-// Package store defines SessionStore, the contract every session backend of
-// this module implements, and Open, which picks a backend by URL.
+// Package store defines Store, the contract every backend of this module
+// implements (sessions, idempotency keys, signing keys and anything else
+// that needs a shared versioned key-value store), and Open, which picks a
+// backend by URL.
 //
 // The contract is small on purpose: atomic create-if-absent, compare-and-swap
 // on a version, touch, delete, and a read that returns the value with its
@@ -59,7 +61,7 @@ type Record struct {
 	Version uint64
 }
 
-// SessionStore is a shared key-value store with expiry and optimistic
+// Store is a shared key-value store with expiry and optimistic
 // concurrency, safe for concurrent use by many goroutines and many processes.
 //
 // Every method honours its context: a context that is already done makes
@@ -86,7 +88,7 @@ type Record struct {
 //
 // Create and Replace do not keep the caller's slice; Get returns a slice the
 // caller may keep and modify.
-type SessionStore interface {
+type Store interface {
 	// Get returns the live record under key, or ErrNotFound.
 	Get(ctx context.Context, key string) (Record, error)
 
@@ -120,6 +122,12 @@ type SessionStore interface {
 	Close() error
 }
 
+// SessionStore is the contract's first name, kept so that code written
+// against it still builds.
+//
+// Deprecated: use Store; the contract serves more than sessions.
+type SessionStore = Store
+
 // NonBlocking is an optional capability: a store whose operations never
 // wait on a network, a disk or another process — they work in this
 // process's memory and return, as store/memory's do. Callers that bound
@@ -128,7 +136,7 @@ type SessionStore interface {
 // wrapper around a store implements it only if what it wraps does and it
 // adds no waiting of its own.
 type NonBlocking interface {
-	SessionStore
+	Store
 	NonBlocking()
 }
 

@@ -1,4 +1,4 @@
-// Package memcache is a store.SessionStore over memcached, through
+// Package memcache is a store.Store over memcached, through
 // github.com/bradfitz/gomemcache, registered for "memcache://" URLs.
 //
 // Memcached has no versions, counts time in whole seconds, limits keys to
@@ -182,7 +182,7 @@ var ErrTooManyConnections = errors.New("memcache: the server has too many open c
 // 250-byte keys for a hashed key (a '~' and 43 bytes of base64url SHA-256).
 const MaxKeyPrefixLen = maxItemKeyLen - hashedKeyLen
 
-// Store is a store.SessionStore over memcached. Create it with New or Open.
+// Store is a store.Store over memcached. Create it with New or Open.
 // It is safe for concurrent use.
 type Store struct {
 	client   *gomemcache.Client
@@ -200,7 +200,7 @@ type Store struct {
 	slotsMu     sync.Mutex                               // serializes writers of slots
 }
 
-var _ store.SessionStore = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 // New returns a Store over client, which it does not own: Close marks the
 // Store closed and leaves the client open for its other users. opts may be
@@ -326,7 +326,7 @@ func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl ti
 	return store.CheckWrite(key, value, ttl, s.maxValue)
 }
 
-// Get implements store.SessionStore with one "gets".
+// Get implements store.Store with one "gets".
 func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	if err := s.check(ctx, key); err != nil {
 		return store.Record{}, err
@@ -350,7 +350,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	return store.Record{Value: value, Version: version}, nil
 }
 
-// Create implements store.SessionStore with one "add", which memcached
+// Create implements store.Store with one "add", which memcached
 // performs atomically: of concurrent Creates of one key, one succeeds.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
@@ -374,7 +374,7 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	return 0, s.wrap(ctx, "add", ik, err)
 }
 
-// Replace implements store.SessionStore with "gets", which reads the
+// Replace implements store.Store with "gets", which reads the
 // version, then "cas", which writes only if nothing wrote the item since.
 //
 // The cas can fail two ways after the version matched: the item changed
@@ -425,7 +425,7 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	return 0, s.wrap(ctx, "cas", ik, err)
 }
 
-// Touch implements store.SessionStore with one "touch", which sets the
+// Touch implements store.Store with one "touch", which sets the
 // expiry without sending or rewriting the value (and keeps the CAS value,
 // so it never makes a concurrent Replace fail).
 func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
@@ -444,7 +444,7 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return s.wrap(ctx, "touch", ik, err)
 }
 
-// Delete implements store.SessionStore with one "delete".
+// Delete implements store.Store with one "delete".
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
@@ -457,7 +457,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.wrap(ctx, "delete", ik, err)
 }
 
-// Ping implements store.SessionStore: it asks every server for its version
+// Ping implements store.Store: it asks every server for its version
 // and fails if any does not answer, since the keys of a missing server
 // would be unreachable. It takes a slot of every server, in the selector's
 // order, for the whole round trip.

@@ -61,7 +61,7 @@ func newStore(t testing.TB, client *gomemcache.Client, opts *memcache.Options) *
 }
 
 func factory(client *gomemcache.Client) storetest.NewStore {
-	return func(ctx context.Context) (store.SessionStore, error) {
+	return func(ctx context.Context) (store.Store, error) {
 		return memcache.New(client, &memcache.Options{KeyPrefix: storetest.RandomPrefix() + ":"})
 	}
 }

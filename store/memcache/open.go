@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	store.Register("memcache", func(ctx context.Context, rawURL string) (store.SessionStore, error) {
+	store.Register("memcache", func(ctx context.Context, rawURL string) (store.Store, error) {
 		s, err := Open(ctx, rawURL)
 		if err != nil {
 			return nil, err

@@ -1,4 +1,4 @@
-// Package memory is the embedded default SessionStore: an in-process map
+// Package memory is the embedded default Store: an in-process map
 // with expiry, safe for concurrent use, registered for "memory://" URLs.
 //
 // It holds state in one process's memory, so it suits a single instance,
@@ -35,7 +35,7 @@ import (
 )
 
 func init() {
-	store.Register("memory", func(ctx context.Context, rawURL string) (store.SessionStore, error) {
+	store.Register("memory", func(ctx context.Context, rawURL string) (store.Store, error) {
 		opts, err := ParseURL(rawURL)
 		if err != nil {
 			return nil, err
@@ -46,7 +46,7 @@ func init() {
 
 const numShards = 32
 
-// Store is the in-memory SessionStore. Create it with New.
+// Store is the in-memory Store. Create it with New.
 type Store struct {
 	seed   maphash.Seed
 	shards [numShards]shard
@@ -165,7 +165,7 @@ func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl ti
 	return nil
 }
 
-// Get implements store.SessionStore.
+// Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	if err := s.check(ctx, key); err != nil {
 		return store.Record{}, err
@@ -187,7 +187,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	return rec, nil
 }
 
-// Create implements store.SessionStore.
+// Create implements store.Store.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
 		return 0, err
@@ -216,7 +216,7 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	return version, nil
 }
 
-// Replace implements store.SessionStore.
+// Replace implements store.Store.
 func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
 		return 0, err
@@ -258,7 +258,7 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	return newVersion, nil
 }
 
-// Touch implements store.SessionStore.
+// Touch implements store.Store.
 func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
@@ -285,7 +285,7 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return nil
 }
 
-// Delete implements store.SessionStore.
+// Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
@@ -299,7 +299,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Ping implements store.SessionStore: it fails only once the store is closed.
+// Ping implements store.Store: it fails only once the store is closed.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -1,4 +1,4 @@
-// Package postgres is the Postgres SessionStore, over pgx/v5's pgxpool. It
+// Package postgres is the Postgres Store, over pgx/v5's pgxpool. It
 // registers itself for "postgres://" and "postgresql://" URLs with
 // store.Open, and owns its table: it creates it on first use and deletes
 // expired rows in the background.

@@ -91,7 +91,7 @@ func count(t testing.TB, s *postgres.Store) int64 {
 func TestConformance(t *testing.T) {
 	pool := testPool(t)
 	schema := testSchema(t) // dropped after every parallel subtest is done
-	storetest.Run(t, func(ctx context.Context) (store.SessionStore, error) {
+	storetest.Run(t, func(ctx context.Context) (store.Store, error) {
 		return postgres.New(ctx, pool, &postgres.Options{Table: schema + "." + storetest.RandomPrefix()})
 	}, nil)
 }
@@ -101,7 +101,7 @@ func TestConformance(t *testing.T) {
 func TestConformanceOpen(t *testing.T) {
 	url := testenv.PostgresURL(t)
 	schema := testSchema(t)
-	storetest.Run(t, func(ctx context.Context) (store.SessionStore, error) {
+	storetest.Run(t, func(ctx context.Context) (store.Store, error) {
 		return store.Open(ctx, withParams(url, "table="+schema+"."+storetest.RandomPrefix(), "pool_max_conns=8"))
 	}, nil)
 }

@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	open := func(ctx context.Context, rawURL string) (store.SessionStore, error) {
+	open := func(ctx context.Context, rawURL string) (store.Store, error) {
 		s, err := Open(ctx, rawURL)
 		if err != nil {
 			return nil, err

@@ -65,7 +65,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is the Postgres SessionStore. It is safe for concurrent use. Create
+// Store is the Postgres Store. It is safe for concurrent use. Create
 // it with New or Open.
 type Store struct {
 	pool    *pgxpool.Pool
@@ -97,7 +97,7 @@ type Store struct {
 	batchFallbacks atomic.Int64
 }
 
-var _ store.SessionStore = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 // startupProbe bounds the schema check New makes before returning, so that
 // a server that cannot be reached does not hold up a service's start.
@@ -212,7 +212,7 @@ func (s *Store) checkWrite(key string, value []byte, ttl time.Duration) error {
 	return store.CheckWrite(key, value, ttl, s.opts.MaxValueSize)
 }
 
-// Get implements store.SessionStore.
+// Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	if err := s.begin(ctx, store.CheckKey(key)); err != nil {
 		return store.Record{}, err
@@ -234,7 +234,7 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	return store.Record{Value: value, Version: uint64(version)}, nil
 }
 
-// Create implements store.SessionStore.
+// Create implements store.Store.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
 	if err := s.begin(ctx, s.checkWrite(key, value, ttl)); err != nil {
 		return 0, err
@@ -257,7 +257,7 @@ const (
 	replaceConflict = 2
 )
 
-// Replace implements store.SessionStore.
+// Replace implements store.Store.
 //
 // A Replace that races with another writer of the same key answers as of
 // the moment its statement began, whether it runs alone or in a batch (see
@@ -290,7 +290,7 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	}
 }
 
-// Touch implements store.SessionStore.
+// Touch implements store.Store.
 func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
 	check := store.CheckKey(key)
 	if check == nil {
@@ -309,7 +309,7 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return nil
 }
 
-// Delete implements store.SessionStore.
+// Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.begin(ctx, store.CheckKey(key)); err != nil {
 		return err
@@ -320,7 +320,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Ping implements store.SessionStore: nil once the schema check has passed
+// Ping implements store.Store: nil once the schema check has passed
 // and the server answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.begin(ctx, nil); err != nil {

@@ -1,4 +1,4 @@
-// Package redis is the store.SessionStore adapter for Redis, over
+// Package redis is the store.Store adapter for Redis, over
 // github.com/redis/go-redis/v9. One adapter serves a standalone server,
 // Sentinel and Cluster, through goredis.UniversalClient.
 //

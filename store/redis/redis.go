@@ -17,7 +17,7 @@ import (
 
 func init() {
 	for _, scheme := range schemes {
-		store.Register(scheme, func(ctx context.Context, rawURL string) (store.SessionStore, error) {
+		store.Register(scheme, func(ctx context.Context, rawURL string) (store.Store, error) {
 			return Open(ctx, rawURL)
 		})
 	}
@@ -62,7 +62,7 @@ type Options struct {
 	MaxValueSize int
 }
 
-// Store is a store.SessionStore over a go-redis client; safe for concurrent
+// Store is a store.Store over a go-redis client; safe for concurrent
 // use. Create it with New or Open.
 type Store struct {
 	client   goredis.UniversalClient
@@ -81,7 +81,7 @@ type Store struct {
 	pipelines atomic.Int64
 }
 
-var _ store.SessionStore = (*Store)(nil)
+var _ store.Store = (*Store)(nil)
 
 // New returns a Store over client, which may be a standalone, Sentinel
 // (failover) or Cluster client. The store does not own the client: Close
@@ -165,7 +165,7 @@ func callerDone(ctx context.Context) bool {
 	return ok && !time.Now().Before(d)
 }
 
-// Get implements store.SessionStore with one GET.
+// Get implements store.Store with one GET.
 func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	if err := s.check(ctx, key); err != nil {
 		return store.Record{}, err
@@ -230,7 +230,7 @@ end
 return 2
 `)
 
-// Create implements store.SessionStore with one run of createScript: SET
+// Create implements store.Store with one run of createScript: SET
 // NX PX in a Lua script that recognises a retry of its own write.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
@@ -310,7 +310,7 @@ return 3
 // and boxing a string on every call would cost an allocation.
 var createHash, replaceHash any = createScript.Hash(), replaceScript.Hash()
 
-// Replace implements store.SessionStore with one run of a Lua script on the
+// Replace implements store.Store with one run of a Lua script on the
 // one key.
 func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
@@ -357,7 +357,7 @@ func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, tt
 	return code, err
 }
 
-// Touch implements store.SessionStore with one PEXPIRE.
+// Touch implements store.Store with one PEXPIRE.
 func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
 	if err := s.check(ctx, key); err != nil {
 		return err
@@ -379,7 +379,7 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return nil
 }
 
-// Delete implements store.SessionStore with one UNLINK, which frees a large
+// Delete implements store.Store with one UNLINK, which frees a large
 // value off the server's main thread.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.check(ctx, key); err != nil {
@@ -391,7 +391,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Ping implements store.SessionStore with one PING (on a Cluster, to one
+// Ping implements store.Store with one PING (on a Cluster, to one
 // node).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {

@@ -63,7 +63,7 @@ func testPrefix() string { return "stateless-test:" + storetest.RandomPrefix() +
 
 // factory gives the suite a fresh store per check over one shared client.
 func factory(client goredis.UniversalClient, maxValue int) storetest.NewStore {
-	return func(ctx context.Context) (store.SessionStore, error) {
+	return func(ctx context.Context) (store.Store, error) {
 		return redis.New(client, &redis.Options{KeyPrefix: testPrefix(), MaxValueSize: maxValue})
 	}
 }
@@ -93,7 +93,7 @@ func TestConformanceMaxValueSize(t *testing.T) {
 func TestConformanceOpen(t *testing.T) {
 	t.Parallel()
 	base := testenv.RedisURL(t)
-	storetest.Run(t, func(ctx context.Context) (store.SessionStore, error) {
+	storetest.Run(t, func(ctx context.Context) (store.Store, error) {
 		return store.Open(ctx, withParam(t, base, "prefix", testPrefix()))
 	}, suiteOptions)
 }
@@ -148,7 +148,7 @@ func TestOpenCluster(t *testing.T) {
 func TestConformanceSentinel(t *testing.T) {
 	t.Parallel()
 	base := testenv.RedisSentinelURL(t)
-	storetest.Run(t, func(ctx context.Context) (store.SessionStore, error) {
+	storetest.Run(t, func(ctx context.Context) (store.Store, error) {
 		return store.Open(ctx, withParam(t, base, "prefix", testPrefix()))
 	}, suiteOptions)
 }

@@ -21,7 +21,7 @@ type check struct {
 	fn   func(e *env)
 }
 
-// checks is the whole suite, one entry per guarantee of store.SessionStore.
+// checks is the whole suite, one entry per guarantee of store.Store.
 var checks = []check{
 	{"Get/Missing", getMissing},
 	{"Create/RoundTrip", createRoundTrip},

@@ -20,7 +20,7 @@ import (
 // give each a fresh key prefix: storetest.RandomPrefix). Check runs the
 // same checks outside a test and returns what failed.
 func ExampleCheck() {
-	newStore := func(ctx context.Context) (store.SessionStore, error) {
+	newStore := func(ctx context.Context) (store.Store, error) {
 		return memory.New(nil), nil
 	}
 	fmt.Println(storetest.Check(context.Background(), newStore, nil))
@@ -28,13 +28,13 @@ func ExampleCheck() {
 }
 
 // forgetfulDelete is a broken adapter: its Delete does nothing.
-type forgetfulDelete struct{ store.SessionStore }
+type forgetfulDelete struct{ store.Store }
 
 func (forgetfulDelete) Delete(ctx context.Context, key string) error { return nil }
 
 // The suite names what a broken adapter gets wrong.
 func ExampleCheck_broken() {
-	newStore := func(ctx context.Context) (store.SessionStore, error) {
+	newStore := func(ctx context.Context) (store.Store, error) {
 		return forgetfulDelete{memory.New(nil)}, nil
 	}
 	err := storetest.Check(context.Background(), newStore, nil)

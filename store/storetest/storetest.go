@@ -1,9 +1,9 @@
-// Package storetest is the conformance suite for store.SessionStore. Every
+// Package storetest is the conformance suite for store.Store. Every
 // adapter of this module runs it against a real backend, and an adapter
 // written elsewhere proves itself with the same one call:
 //
 //	func TestConformance(t *testing.T) {
-//		storetest.Run(t, func(ctx context.Context) (store.SessionStore, error) {
+//		storetest.Run(t, func(ctx context.Context) (store.Store, error) {
 //			return mystore.New(client, &mystore.Options{KeyPrefix: storetest.RandomPrefix()})
 //		}, nil)
 //	}
@@ -19,7 +19,7 @@
 //
 // # Writing your own adapter
 //
-// An adapter is a type that implements store.SessionStore over a client
+// An adapter is a type that implements store.Store over a client
 // library; the four in this module (store/memory, store/redis,
 // store/memcache, store/postgres) are worked examples. What the suite holds
 // it to, beyond each method's documentation in package store:
@@ -66,7 +66,7 @@ import (
 // NewStore returns a fresh store for one check. The stores it returns must
 // not see each other's records (over a shared server, give each a fresh key
 // prefix, table or database); the suite closes every store it gets.
-type NewStore func(ctx context.Context) (store.SessionStore, error)
+type NewStore func(ctx context.Context) (store.Store, error)
 
 // Options describe what an adapter declares about itself. Nil means the
 // defaults: exact expiry and no value limit below 1 MiB.
@@ -241,7 +241,7 @@ func withDefaults(o *Options) resolvedOptions {
 type env struct {
 	T
 	ctx context.Context
-	s   store.SessionStore
+	s   store.Store
 	o   resolvedOptions
 }
 

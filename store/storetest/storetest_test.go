@@ -259,7 +259,7 @@ func (n *naive) Close() error {
 }
 
 func naiveFactory(f faults) storetest.NewStore {
-	return func(context.Context) (store.SessionStore, error) { return newNaive(f), nil }
+	return func(context.Context) (store.Store, error) { return newNaive(f), nil }
 }
 
 // The suite passes a correct store: the plain one here, and the embedded
@@ -269,7 +269,7 @@ func TestCorrectStoresPass(t *testing.T) {
 	for name, f := range map[string]storetest.NewStore{
 		"naive":              naiveFactory(faults{}),
 		"naive with a limit": naiveFactory(faults{limit: 1000}),
-		"memory": func(context.Context) (store.SessionStore, error) {
+		"memory": func(context.Context) (store.Store, error) {
 			return memory.New(nil), nil
 		},
 	} {
@@ -347,7 +347,7 @@ func TestBrokenStoresAreCaught(t *testing.T) {
 // A store that panics fails the check, not the test binary.
 func TestPanickingStoreIsReported(t *testing.T) {
 	t.Parallel()
-	err := storetest.Check(t.Context(), func(context.Context) (store.SessionStore, error) {
+	err := storetest.Check(t.Context(), func(context.Context) (store.Store, error) {
 		return panicky{newNaive(faults{})}, nil
 	}, nil)
 	var serr *storetest.Error
