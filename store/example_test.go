@@ -26,5 +26,5 @@ func ExampleOpen() {
 	_, err = store.Open(ctx, "redis://user:secret@localhost:6379/0")
 	fmt.Println(err)
 	// Output:
-	// store: no adapter registered for scheme "redis"; registered: memory (import "github.com/stateless-go/stateless/store/redis" to add it)
+	// store: no adapter registered for scheme "redis"; registered: memory (import the package of the adapter you want: this module's are github.com/stateless-go/stateless/store/memory, …/store/redis, …/store/memcache and …/store/postgres)
 }

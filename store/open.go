@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/stateless-go/stateless/internal/urlsecret"
 )
 
 // OpenFunc opens a store from a URL whose scheme it was registered for. It
@@ -20,20 +20,10 @@ var (
 	registry   = map[string]OpenFunc{}
 )
 
-// knownPackages names the adapter package for each scheme this module
-// provides, so that Open can say which import is missing.
-var knownPackages = map[string]string{
-	"memory":          "github.com/stateless-go/stateless/store/memory",
-	"redis":           "github.com/stateless-go/stateless/store/redis",
-	"rediss":          "github.com/stateless-go/stateless/store/redis",
-	"redis+cluster":   "github.com/stateless-go/stateless/store/redis",
-	"rediss+cluster":  "github.com/stateless-go/stateless/store/redis",
-	"redis+sentinel":  "github.com/stateless-go/stateless/store/redis",
-	"rediss+sentinel": "github.com/stateless-go/stateless/store/redis",
-	"memcache":        "github.com/stateless-go/stateless/store/memcache",
-	"postgres":        "github.com/stateless-go/stateless/store/postgres",
-	"postgresql":      "github.com/stateless-go/stateless/store/postgres",
-}
+// adapterHint names this module's adapter packages for an unknown
+// scheme's error. It lists packages, not schemes: which schemes exist is
+// what the adapters register, and nothing else says it.
+const adapterHint = "import the package of the adapter you want: this module's are github.com/stateless-go/stateless/store/memory, …/store/redis, …/store/memcache and …/store/postgres"
 
 // Register makes an adapter available to Open under a URL scheme (lower
 // case, as in "redis"). Adapter packages call it from init, the way
@@ -83,11 +73,7 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	open := registry[scheme]
 	registryMu.RUnlock()
 	if open == nil {
-		msg := fmt.Sprintf("store: no adapter registered for scheme %q; registered: %s", scheme, schemeList())
-		if pkg, ok := knownPackages[scheme]; ok {
-			msg += fmt.Sprintf(" (import %q to add it)", pkg)
-		}
-		return nil, errors.New(msg)
+		return nil, fmt.Errorf("store: no adapter registered for scheme %q; registered: %s (%s)", scheme, schemeList(), adapterHint)
 	}
 	s, err := open(ctx, rawURL)
 	if err != nil {
@@ -126,44 +112,16 @@ func schemeList() string {
 
 // RedactURL returns rawURL with its secrets replaced by "xxxxx", for logs
 // and errors: the userinfo password, and query parameters whose names speak
-// of a password, secret or token (postgres' ?password=, for one). A URL that
-// does not parse is reduced to its scheme, since the unparsed text might
-// hold a password.
+// of a password, secret, token or key (postgres' ?password=, for one). A URL
+// that does not parse is reduced to its scheme, since the unparsed text
+// might hold a password. Adapters scrub their errors by the same rule
+// (store/driver's Scrub).
 func RedactURL(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		if scheme, err := schemeOf(rawURL); err == nil {
-			return scheme + "://(unparsable URL)"
+	return urlsecret.Redact(rawURL, func(s string) string {
+		scheme, err := schemeOf(s)
+		if err != nil {
+			return ""
 		}
-		return "(unparsable URL)"
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			if SecretParam(k) {
-				q[k] = []string{"xxxxx"}
-			}
-		}
-		u.RawQuery = q.Encode()
-	}
-	r := u.Redacted()
-	// url.URL drops the "//" of an empty authority ("memory://" would print
-	// as "memory:"); keep the form the user wrote.
-	if u.Host == "" && u.User == nil && strings.HasPrefix(rawURL[len(u.Scheme):], "://") && !strings.HasPrefix(r[len(u.Scheme):], "://") {
-		r = u.Scheme + "://" + r[len(u.Scheme)+1:]
-	}
-	return r
-}
-
-// SecretParam reports whether a URL query parameter of this name holds a
-// secret that RedactURL hides (password, sslpassword, token, ...): adapters
-// and programs that scrub errors use it to agree with RedactURL.
-func SecretParam(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range []string{"pass", "secret", "token", "key"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
+		return scheme
+	})
 }

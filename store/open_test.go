@@ -111,35 +111,3 @@ func TestRegisterPanics(t *testing.T) {
 		}()
 	}
 }
-
-func TestCheckKeyAndTTL(t *testing.T) {
-	if err := store.CheckKey(strings.Repeat("k", store.MaxKeyLen)); err != nil {
-		t.Errorf("CheckKey(250 bytes) = %v", err)
-	}
-	for _, k := range []string{"", strings.Repeat("s3cret", 50)} {
-		err := store.CheckKey(k)
-		if !errors.Is(err, store.ErrInvalid) {
-			t.Errorf("CheckKey(%d bytes) = %v, want ErrInvalid", len(k), err)
-		}
-		if k != "" && strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("CheckKey error %q contains the key", err)
-		}
-	}
-	if err := store.CheckTTL(0); !errors.Is(err, store.ErrInvalid) {
-		t.Errorf("CheckTTL(0) = %v", err)
-	}
-	if err := store.CheckTTL(1); err != nil {
-		t.Errorf("CheckTTL(1ns) = %v", err)
-	}
-}
-
-func TestNewVersionNonZeroAndDistinct(t *testing.T) {
-	seen := map[uint64]bool{}
-	for range 100000 {
-		v := store.NewVersion()
-		if v == 0 || seen[v] {
-			t.Fatalf("NewVersion returned %d (zero or repeated)", v)
-		}
-		seen[v] = true
-	}
-}

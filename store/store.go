@@ -17,8 +17,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"time"
 )
 
@@ -38,8 +36,9 @@ var (
 	ErrTooLarge = errors.New("store: value too large")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
-	// ErrInvalid: a key or a TTL outside the contract (see CheckKey and
-	// CheckTTL). Nothing is written.
+	// ErrInvalid: a key or a TTL outside the contract (a key of 0 or more
+	// than MaxKeyLen bytes, a ttl that is not positive). Nothing is
+	// written.
 	ErrInvalid = errors.New("store: invalid argument")
 )
 
@@ -56,7 +55,7 @@ type Record struct {
 	// Version identifies this write of the key. It changes on every Create
 	// and Replace, is kept by Touch, and is never 0 for a live record. A
 	// version is never reused for a later record of the same key (adapters
-	// draw versions at random from 64 bits, see NewVersion), so a stale
+	// draw versions at random from 64 bits, see store/driver's NewVersion), so a stale
 	// version cannot match a record that was deleted and created again.
 	Version uint64
 }
@@ -128,6 +127,26 @@ type Store interface {
 // Deprecated: use Store; the contract serves more than sessions.
 type SessionStore = Store
 
+// # Optional capabilities
+//
+// A store may offer more than Store through the interfaces below; callers
+// probe for them with a type assertion, as io/fs does for its file
+// systems:
+//
+//	if sr, ok := s.(store.StatsReporter); ok { st := sr.Stats(); … }
+//
+// store/storetest checks each capability a store claims. What the adapters
+// of this module offer:
+//
+//	            NonBlocking  StatsReporter  CompareAndDeleter
+//	memory      yes          yes            yes
+//	redis                    yes            yes
+//	memcache                 yes            (no: memcached cannot delete on a version)
+//	postgres                 yes            yes
+//
+// A wrapper around a store should forward a capability only if it can
+// keep its promise.
+
 // NonBlocking is an optional capability: a store whose operations never
 // wait on a network, a disk or another process — they work in this
 // process's memory and return, as store/memory's do. Callers that bound
@@ -140,49 +159,59 @@ type NonBlocking interface {
 	NonBlocking()
 }
 
-// CheckKey reports whether key is one the contract allows: 1 to MaxKeyLen
-// bytes. The error wraps ErrInvalid and never contains the key.
-func CheckKey(key string) error {
-	if len(key) == 0 {
-		return fmt.Errorf("%w: empty key", ErrInvalid)
-	}
-	if len(key) > MaxKeyLen {
-		return fmt.Errorf("%w: key of %d bytes is longer than %d", ErrInvalid, len(key), MaxKeyLen)
-	}
-	return nil
+// CompareAndDeleter is an optional capability: a delete that happens only
+// if the record is still the one the caller read.
+type CompareAndDeleter interface {
+	Store
+	// CompareAndDelete removes the live record under key only if its
+	// version is version. It answers ErrConflict if the version differs
+	// (the record is left as it was) and ErrNotFound if no live record is
+	// there; like Replace, racing a Delete it may answer either.
+	CompareAndDelete(ctx context.Context, key string, version uint64) error
 }
 
-// CheckTTL reports whether ttl is one the contract allows: positive.
-func CheckTTL(ttl time.Duration) error {
-	if ttl <= 0 {
-		return fmt.Errorf("%w: ttl must be positive, got %v", ErrInvalid, ttl)
-	}
-	return nil
+// StatsReporter is an optional capability: a store that reports what it
+// has done, for metrics and tests.
+type StatsReporter interface {
+	Store
+	// Stats returns a snapshot. It is cheap (no network) and safe to call
+	// at any time, before and after Close.
+	Stats() Stats
 }
 
-// CheckWrite checks the arguments of a Create or Replace: the key (see
-// CheckKey), the ttl (see CheckTTL) and the value's size against limit, in
-// bytes (0: no limit), which it reports as ErrTooLarge with both sizes.
-func CheckWrite(key string, value []byte, ttl time.Duration, limit int) error {
-	if err := CheckKey(key); err != nil {
-		return err
-	}
-	if err := CheckTTL(ttl); err != nil {
-		return err
-	}
-	if limit > 0 && len(value) > limit {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(value), limit)
-	}
-	return nil
-}
+// Stats is a snapshot of a store's work since it was made. Counters only
+// grow; gauges (Queued, InFlight, Conns, IdleConns, Entries, Bytes) are as
+// of the call. A figure an adapter has no notion of stays 0; each adapter's
+// documentation says which it fills.
+type Stats struct {
+	// Calls per operation, whatever their answer. CompareAndDelete counts
+	// as a Delete.
+	Gets, Creates, Replaces, Touches, Deletes uint64
+	// Errors counts calls that failed for a reason other than the answers
+	// the contract gives (ErrNotFound, ErrExists, ErrConflict): the
+	// network, the server, an ended context, ErrClosed, ErrInvalid,
+	// ErrTooLarge.
+	Errors uint64
 
-// NewVersion returns a random, non-zero version for a new write. Adapters
-// that cannot keep a counter per key (most of them) use it so that versions
-// are never reused: two draws collide with probability 2⁻⁶⁴.
-func NewVersion() uint64 {
-	for {
-		if v := rand.Uint64(); v != 0 {
-			return v
-		}
-	}
+	// Batches counts round trips that carried more than one call, and
+	// BatchedCalls the calls they carried: BatchedCalls/Batches is the mean
+	// batch size. BatchFallbacks counts batches the server refused, whose
+	// calls then went one by one.
+	Batches, BatchedCalls, BatchFallbacks uint64
+	// Queued is how many calls wait now for their turn to go to the
+	// backend (a pipeline or batch slot, a connection under an in-flight
+	// bound), and InFlight how many are out on it.
+	Queued, InFlight int
+	// Conns and IdleConns are the connections open now, and how many of
+	// them are idle.
+	Conns, IdleConns int
+
+	// Entries and Bytes are the records an in-process store holds and the
+	// bytes it counts for them; Evictions counts live records it dropped to
+	// stay within its bounds.
+	Entries, Bytes int64
+	Evictions      uint64
+	// Reaps counts statements that removed expired records (a store whose
+	// backend does not expire records itself).
+	Reaps uint64
 }

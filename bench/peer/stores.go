@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/alexedwards/scs/goredisstore"
@@ -13,6 +12,9 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 )
 
 // Store is an scs store opened by OpenStore, with what the server needs
@@ -79,23 +81,9 @@ func OpenStore(ctx context.Context, spec string) (*Store, error) {
 	return nil, errors.New("peer: unknown store " + redact(spec) + `: want memory, redis://… or postgres://…`)
 }
 
-// redact hides a URL's password.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
-}
+// redact hides a URL's secrets, by the main module's rule.
+func redact(s string) string { return store.RedactURL(s) }
 
-// scrub removes a URL's password from an error message.
-func scrub(msg, rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
-		return msg
-	}
-	if p, ok := u.User.Password(); ok && p != "" {
-		msg = strings.ReplaceAll(msg, p, "xxxxx")
-	}
-	return msg
-}
+// scrub removes a URL's secrets from an error message, by the main
+// module's rule.
+func scrub(msg, rawURL string) string { return driver.Scrub(msg, driver.URLSecrets(rawURL)) }
