@@ -17,7 +17,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/stateless-go/stateless/store"
 )
 
 // Call is one caller's operation; the adapter's Run fills in its outcome.
@@ -65,6 +68,8 @@ type Batcher[T any] struct {
 	mu      sync.Mutex
 	busy    int
 	pending []*Call[T]
+
+	batches, batchedCalls atomic.Uint64
 }
 
 // Do runs c, possibly with others, and returns nil when Run has recorded
@@ -109,7 +114,7 @@ func (b *Batcher[T]) Do(c *Call[T]) error {
 		// Handed the lead just now (the message is on its way): pass it
 		// on, and leave.
 		<-c.turn
-		b.HandOff()
+		b.handOff()
 	}
 	// Out of the queue, or in a batch whose outcome for c is now unknown.
 	return c.Ctx.Err()
@@ -147,10 +152,12 @@ func (b *Batcher[T]) lead(first *Call[T]) error {
 	batch = live
 
 	if len(batch) == 1 {
-		defer b.HandOff() // also if Run panics
+		defer b.handOff() // also if Run panics
 		b.Run(batch)
 		return nil
 	}
+	b.batches.Add(1)
+	b.batchedCalls.Add(uint64(len(batch)))
 	if first.turn == nil {
 		first.turn = make(chan turn, 1)
 	}
@@ -177,15 +184,14 @@ func (b *Batcher[T]) runBatch(batch []*Call[T]) {
 		for _, c := range batch {
 			c.turn <- turnDone
 		}
-		b.HandOff()
+		b.handOff()
 	}()
 	b.Run(batch)
 }
 
-// HandOff gives up a slot: to the oldest waiting call, which leads the next
-// batch, or back to the Batcher if none waits. It is exported for tests
-// that hold slots (see Hold).
-func (b *Batcher[T]) HandOff() {
+// handOff gives up a slot: to the oldest waiting call, which leads the next
+// batch, or back to the Batcher if none waits.
+func (b *Batcher[T]) handOff() {
 	b.mu.Lock()
 	if len(b.pending) == 0 {
 		b.busy--
@@ -200,21 +206,15 @@ func (b *Batcher[T]) HandOff() {
 	next.turn <- turnLead
 }
 
-// Hold takes every free slot, so that calls queue, and returns how many it
-// took; give each back with HandOff. For tests.
-func (b *Batcher[T]) Hold() int {
+// Fill adds the Batcher's figures to st: Batches and BatchedCalls (the
+// batches of more than one call run so far, and their calls), and Queued
+// (the calls waiting now for a slot).
+func (b *Batcher[T]) Fill(st *store.Stats) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := max(b.Limit, 1) - b.busy
-	b.busy += n
-	return n
-}
-
-// Pending returns how many calls wait for a slot. For tests.
-func (b *Batcher[T]) Pending() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.pending)
+	st.Queued += len(b.pending)
+	b.mu.Unlock()
+	st.Batches += b.batches.Load()
+	st.BatchedCalls += b.batchedCalls.Load()
 }
 
 // Join returns a context for a batch on behalf of calls: it carries the

@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"github.com/stateless-go/stateless/store"
+
 	"context"
 	"errors"
 	"fmt"
@@ -74,12 +76,12 @@ func TestWaitingCallsShareTheNextBatch(t *testing.T) {
 		calls[i] = &Call[op]{Ctx: t.Context(), Op: op{n: i}}
 	}
 	wg.Go(func() { b.Do(calls[0]) })
-	for b.Pending() != 0 || !leading(b) {
+	for b.queued() != 0 || !leading(b) {
 		time.Sleep(time.Millisecond)
 	}
 	for i := 1; i < 6; i++ {
 		wg.Go(func() { b.Do(calls[i]) })
-		for b.Pending() != i {
+		for b.queued() != i {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -109,6 +111,12 @@ func TestWaitingCallsShareTheNextBatch(t *testing.T) {
 	if !settles(b) {
 		t.Error("slots still busy after every call returned")
 	}
+	// Fill reports the two batches of several and their five calls.
+	var st store.Stats
+	b.Fill(&st)
+	if st.Batches != 2 || st.BatchedCalls != 5 || st.Queued != 0 {
+		t.Errorf("Fill: Batches %d, BatchedCalls %d, Queued %d; want 2, 5, 0", st.Batches, st.BatchedCalls, st.Queued)
+	}
 }
 
 // settles reports whether b soon has no slot busy and no call pending: a
@@ -137,24 +145,24 @@ func leading(b *Batcher[op]) bool {
 func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
 	ran := 0
 	b := &Batcher[op]{Limit: 2, Run: func(calls []*Call[op]) { ran += len(calls) }}
-	if held := b.Hold(); held != 2 {
-		t.Fatalf("Hold took %d slots, want 2", held)
+	if held := b.hold(); held != 2 {
+		t.Fatalf("hold took %d slots, want 2", held)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error)
 	go func() { errc <- b.Do(&Call[op]{Ctx: ctx}) }()
-	for b.Pending() != 1 {
+	for b.queued() != 1 {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("Do after cancel: %v, want context.Canceled", err)
 	}
-	if b.Pending() != 0 {
+	if b.queued() != 0 {
 		t.Error("the cancelled call is still queued")
 	}
-	b.HandOff()
-	b.HandOff()
+	b.handOff()
+	b.handOff()
 	if ran != 0 || !settles(b) {
 		t.Errorf("ran %d calls, slots busy: %v; want 0, none", ran, !settles(b))
 	}
@@ -263,7 +271,7 @@ func TestPanicInRun(t *testing.T) {
 	errs := make([]error, 3)
 	for i := range 3 {
 		wg.Go(func() { errs[i] = b.Do(&Call[op]{Ctx: t.Context(), Op: op{n: i + 1}}) })
-		for b.Pending() != i+1 {
+		for b.queued() != i+1 {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -322,7 +330,7 @@ func TestCallsLeaveARunningBatch(t *testing.T) {
 			errs[i] = b.Do(c)
 			returned[i] = time.Since(start)
 		})
-		for b.Pending() != i+1 {
+		for b.queued() != i+1 {
 			time.Sleep(time.Millisecond)
 		}
 	}
