@@ -158,6 +158,7 @@ func (s *Store) evictLocal(sh *shard, keep *entry) bool {
 			return true
 		}
 		s.remove(sh, v)
+		s.evictions.Add(1)
 	}
 	return false
 }
@@ -189,6 +190,7 @@ func (s *Store) makeRoom(from *shard, keep *entry) {
 		sh.mu.Lock()
 		if v := sh.protected.back(); v != nil && v != keep {
 			s.remove(sh, v)
+			s.evictions.Add(1)
 		}
 		sh.mu.Unlock()
 	}

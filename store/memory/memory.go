@@ -1,6 +1,9 @@
 // Package memory is the embedded default Store: an in-process map
 // with expiry, safe for concurrent use, registered for "memory://" URLs.
 //
+// Beyond store.Store it offers store.NonBlocking, store.StatsReporter
+// (calls, Entries, Bytes, Evictions) and store.CompareAndDeleter.
+//
 // It holds state in one process's memory, so it suits a single instance,
 // development and tests; a fleet of instances needs a shared store (Redis,
 // Memcached, Postgres) so that any instance can serve any request.
@@ -32,16 +35,26 @@ import (
 	"time"
 
 	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 )
 
 func init() {
 	store.Register("memory", func(ctx context.Context, rawURL string) (store.Store, error) {
-		opts, err := ParseURL(rawURL)
-		if err != nil {
-			return nil, err
-		}
-		return New(opts), nil
+		return Open(ctx, rawURL)
 	})
+}
+
+// Open returns a new Store configured by a "memory://" URL (see
+// ParseURL). The context is only checked: nothing waits.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opts, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return New(opts), nil
 }
 
 const numShards = 32
@@ -61,18 +74,24 @@ type Store struct {
 	// reclaimed; protCount and protBytes the protected ones among them.
 	count, bytes         atomic.Int64
 	protCount, protBytes atomic.Int64
+	evictions            atomic.Uint64
 
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
 
-var _ store.NonBlocking = (*Store)(nil)
+var (
+	_ store.NonBlocking       = (*Store)(nil)
+	_ store.StatsReporter     = (*Store)(nil)
+	_ store.CompareAndDeleter = (*Store)(nil)
+)
 
 // NonBlocking marks the Store as one whose operations never wait on I/O
 // (see store.NonBlocking).
 func (*Store) NonBlocking() {}
 
 type shard struct {
+	count   driver.Counters // the calls on this shard's keys
 	mu      sync.Mutex
 	index   int
 	entries map[string]*entry
@@ -141,21 +160,8 @@ func entrySize(key string, value []byte) int64 {
 	return int64(len(key)) + int64(len(value)) + EntryOverhead
 }
 
-func (s *Store) check(ctx context.Context, key string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	return store.CheckKey(key)
-}
-
 func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := s.check(ctx, key); err != nil {
-		return err
-	}
-	if err := store.CheckWrite(key, value, ttl, s.maxValue); err != nil {
+	if err := driver.BeginWrite(ctx, s.closed.Load(), key, value, ttl, s.maxValue); err != nil {
 		return err
 	}
 	// Evicting every other record would not make room for it.
@@ -165,9 +171,8 @@ func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl ti
 	return nil
 }
 
-// Get implements store.Store.
-func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
-	if err := s.check(ctx, key); err != nil {
+func (s *Store) get(ctx context.Context, key string) (store.Record, error) {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
 		return store.Record{}, err
 	}
 	sh := s.shardFor(key)
@@ -187,13 +192,12 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	return rec, nil
 }
 
-// Create implements store.Store.
-func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
 		return 0, err
 	}
 	v := clone(value)
-	version := store.NewVersion()
+	version := driver.NewVersion()
 	sh := s.shardFor(key)
 	now := time.Now().UnixNano()
 	e := &entry{key: key, value: v, version: version, deadline: deadline(now, ttl), used: now, size: entrySize(key, v)}
@@ -216,13 +220,12 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	return version, nil
 }
 
-// Replace implements store.Store.
-func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+func (s *Store) replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
 		return 0, err
 	}
 	v := clone(value)
-	newVersion := store.NewVersion()
+	newVersion := driver.NewVersion()
 	sh := s.shardFor(key)
 	now := time.Now().UnixNano()
 	sh.mu.Lock()
@@ -258,12 +261,8 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	return newVersion, nil
 }
 
-// Touch implements store.Store.
-func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if err := s.check(ctx, key); err != nil {
-		return err
-	}
-	if err := store.CheckTTL(ttl); err != nil {
+func (s *Store) touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := driver.BeginTouch(ctx, s.closed.Load(), key, ttl); err != nil {
 		return err
 	}
 	sh := s.shardFor(key)
@@ -285,9 +284,8 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return nil
 }
 
-// Delete implements store.Store.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.check(ctx, key); err != nil {
+func (s *Store) del(ctx context.Context, key string) error {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
 		return err
 	}
 	sh := s.shardFor(key)
@@ -299,15 +297,89 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Ping implements store.Store: it fails only once the store is closed.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
+	r, err := s.get(ctx, key)
+	s.shardFor(key).count.Count(driver.OpGet, err)
+	return r, err
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	v, err := s.create(ctx, key, value, ttl)
+	s.shardFor(key).count.Count(driver.OpCreate, err)
+	return v, err
+}
+
+// Replace implements store.Store.
+func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	v, err := s.replace(ctx, key, value, ttl, version)
+	s.shardFor(key).count.Count(driver.OpReplace, err)
+	return v, err
+}
+
+// Touch implements store.Store.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	err := s.touch(ctx, key, ttl)
+	s.shardFor(key).count.Count(driver.OpTouch, err)
+	return err
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.del(ctx, key)
+	s.shardFor(key).count.Count(driver.OpDelete, err)
+	return err
+}
+
+// CompareAndDelete implements store.CompareAndDeleter.
+func (s *Store) CompareAndDelete(ctx context.Context, key string, version uint64) error {
+	err := s.compareAndDelete(ctx, key, version)
+	s.shardFor(key).count.Count(driver.OpDelete, err)
+	return err
+}
+
+func (s *Store) compareAndDelete(ctx context.Context, key string, version uint64) error {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
 		return err
 	}
-	if s.closed.Load() {
-		return store.ErrClosed
+	sh := s.shardFor(key)
+	now := time.Now().UnixNano()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	s.reap(sh, now)
+	e := sh.entries[key]
+	switch {
+	case e == nil:
+		return store.ErrNotFound
+	case e.version != version:
+		return store.ErrConflict
 	}
+	s.remove(sh, e)
 	return nil
+}
+
+// Stats implements store.StatsReporter: the calls per operation, Entries
+// and Bytes as counted against MaxEntries and MaxBytes, and Evictions.
+func (s *Store) Stats() store.Stats {
+	var st, sum store.Stats
+	for i := range s.shards {
+		s.shards[i].count.Fill(&st)
+		sum.Gets += st.Gets
+		sum.Creates += st.Creates
+		sum.Replaces += st.Replaces
+		sum.Touches += st.Touches
+		sum.Deletes += st.Deletes
+		sum.Errors += st.Errors
+	}
+	sum.Entries, sum.Bytes = s.count.Load(), s.bytes.Load()
+	sum.Evictions = s.evictions.Load()
+	return sum
+}
+
+// Ping implements store.Store: it fails only once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	return driver.Begin(ctx, s.closed.Load())
 }
 
 // Close drops every record; later calls answer store.ErrClosed.
