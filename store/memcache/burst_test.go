@@ -68,6 +68,13 @@ func TestBurst(t *testing.T) {
 	if len(errs) > 0 {
 		t.Errorf("%d of %d concurrent Gets of missing keys failed; first: %v", len(errs), burstSize, errs[0])
 	}
+	// Stats agree: every Get counted, a miss is no error, and nothing is
+	// left queued or in flight.
+	st := s.Stats()
+	if st.Gets != burstSize || st.Errors != uint64(len(errs)) || st.Queued != 0 || st.InFlight != 0 {
+		t.Errorf("Stats after the burst: Gets %d, Errors %d, Queued %d, InFlight %d; want %d, %d, 0, 0",
+			st.Gets, st.Errors, st.Queued, st.InFlight, burstSize, len(errs))
+	}
 }
 
 // inFlightSettings are the bounds the concurrent benchmarks compare: the

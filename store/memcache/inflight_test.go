@@ -83,6 +83,11 @@ func TestMaxInFlight(t *testing.T) {
 	for i := range gauges {
 		waitFor(t, fmt.Sprintf("%d commands in flight on server %d", limit, i), func() bool { return gauges[i].now.Load() == limit })
 	}
+	// Stats see the same: 2 in flight per server, the rest queued.
+	waitFor(t, "Stats to show the queue", func() bool {
+		st := s.Stats()
+		return st.InFlight == 2*limit && st.Queued == calls-2*limit
+	})
 	// Give a call that ignored the bound time to show up (not an
 	// assertion on time: a correct store passes however long this is).
 	time.Sleep(50 * time.Millisecond)
@@ -99,6 +104,9 @@ func TestMaxInFlight(t *testing.T) {
 		if accepted, _ := f.stats(); accepted > limit {
 			t.Errorf("server %d: %d connections opened, want at most %d (max_in_flight)", i, accepted, limit)
 		}
+	}
+	if st := s.Stats(); st.Gets != calls || st.Errors != 0 || st.Queued != 0 || st.InFlight != 0 {
+		t.Errorf("Stats after: %+v; want %d Gets, no errors, nothing queued or in flight", st, calls)
 	}
 }
 

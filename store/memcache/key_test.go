@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 	"github.com/stateless-go/stateless/store/memcache"
 )
 
@@ -103,7 +104,7 @@ func FuzzItemKey(f *testing.F) {
 		if len(prefix) > memcache.MaxKeyPrefixLen || !legalItemKey(prefix) && prefix != "" {
 			t.Skip()
 		}
-		if store.CheckKey(a) != nil || store.CheckKey(b) != nil {
+		if driver.CheckKey(a) != nil || driver.CheckKey(b) != nil {
 			t.Skip()
 		}
 		ia, ib := memcache.ItemKey(prefix, a), memcache.ItemKey(prefix, b)

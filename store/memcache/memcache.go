@@ -5,7 +5,7 @@
 // 250 bytes without spaces or control bytes, and limits items to 1 MiB. This
 // package keeps every guarantee of the store contract on top of that:
 //
-//   - Versions: each item holds its version, drawn by store.NewVersion, in
+//   - Versions: each item holds its version, drawn by driver.NewVersion, in
 //     front of the value (see "Item layout"). Create is memcached's atomic
 //     "add"; Replace is "gets", a version check, then "cas", so a concurrent
 //     writer between the two makes Replace fail with store.ErrConflict
@@ -20,8 +20,11 @@
 //     RendezvousSelector, which moves only the keys it must when a server is
 //     added or removed.
 //   - Connections: at most Options.MaxInFlight round trips (URL parameter
-//     max_in_flight, DefaultMaxInFlight = 32 unless set) are in flight to
+//     max_in_flight, DefaultMaxInFlight unless set) are in flight to
 //     each server at once; later calls queue (see "Concurrency").
+//   - Stats: the Store is a store.StatsReporter (calls, errors, InFlight,
+//     Queued). It is no store.CompareAndDeleter: memcached's text protocol
+//     has no delete conditioned on a CAS value.
 //
 // # Item layout
 //
@@ -110,6 +113,7 @@ import (
 	gomemcache "github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 )
 
 // DefaultMaxValueSize is the longest value a Store accepts unless
@@ -198,9 +202,12 @@ type Store struct {
 	all         chan struct{}                            // the slots when sel is nil
 	slots       atomic.Pointer[map[string]chan struct{}] // server → its slots; copied on write
 	slotsMu     sync.Mutex                               // serializes writers of slots
+	queued      atomic.Int64                             // calls waiting for a slot
+
+	count driver.Counters
 }
 
-var _ store.Store = (*Store)(nil)
+var _ store.StatsReporter = (*Store)(nil)
 
 // New returns a Store over client, which it does not own: Close marks the
 // Store closed and leaves the client open for its other users. opts may be
@@ -282,12 +289,14 @@ func (s *Store) slotsOf(addr net.Addr) chan struct{} {
 }
 
 // acquire takes a slot of slots, waiting for one as long as ctx lets it.
-func acquire(ctx context.Context, slots chan struct{}) error {
+func (s *Store) acquire(ctx context.Context, slots chan struct{}) error {
 	select {
 	case slots <- struct{}{}:
 		return nil
 	default:
 	}
+	s.queued.Add(1)
+	defer s.queued.Add(-1)
 	select {
 	case slots <- struct{}{}:
 		if err := ctx.Err(); err != nil { // both at once: send nothing
@@ -300,35 +309,71 @@ func acquire(ctx context.Context, slots chan struct{}) error {
 	}
 }
 
-// ready reports why no call can be made now: a done context or a closed
-// store.
-func (s *Store) ready(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	return nil
-}
-
-func (s *Store) check(ctx context.Context, key string) error {
-	if err := s.ready(ctx); err != nil {
-		return err
-	}
-	return store.CheckKey(key)
-}
-
-func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := s.ready(ctx); err != nil {
-		return err
-	}
-	return store.CheckWrite(key, value, ttl, s.maxValue)
-}
-
 // Get implements store.Store with one "gets".
 func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
-	if err := s.check(ctx, key); err != nil {
+	r, err := s.get(ctx, key)
+	s.count.Count(driver.OpGet, err)
+	return r, err
+}
+
+// Create implements store.Store with one "add", which memcached
+// performs atomically: of concurrent Creates of one key, one succeeds.
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	v, err := s.create(ctx, key, value, ttl)
+	s.count.Count(driver.OpCreate, err)
+	return v, err
+}
+
+// Replace implements store.Store with "gets", which reads the
+// version, then "cas", which writes only if nothing wrote the item since.
+//
+// The cas can fail two ways after the version matched: the item changed
+// (another writer won: store.ErrConflict), or the item is gone (deleted,
+// expired or evicted in between: store.ErrNotFound, which is what a Replace
+// made a moment later would answer; a record created again in between has
+// a new CAS and so answers ErrConflict).
+func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	v, err := s.replace(ctx, key, value, ttl, version)
+	s.count.Count(driver.OpReplace, err)
+	return v, err
+}
+
+// Touch implements store.Store with one "touch", which sets the
+// expiry without sending or rewriting the value (and keeps the CAS value,
+// so it never makes a concurrent Replace fail).
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	err := s.touch(ctx, key, ttl)
+	s.count.Count(driver.OpTouch, err)
+	return err
+}
+
+// Delete implements store.Store with one "delete".
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.del(ctx, key)
+	s.count.Count(driver.OpDelete, err)
+	return err
+}
+
+// Stats implements store.StatsReporter: calls per operation and errors,
+// InFlight (round trips out now, each on a connection of its own) and
+// Queued (calls waiting for one of MaxInFlight slots). gomemcache does not
+// report its connection pool, so Conns and IdleConns stay 0.
+func (s *Store) Stats() store.Stats {
+	var st store.Stats
+	s.count.Fill(&st)
+	st.Queued = int(s.queued.Load())
+	if s.sel == nil {
+		st.InFlight = len(s.all)
+	} else if m := s.slots.Load(); m != nil {
+		for _, c := range *m {
+			st.InFlight += len(c)
+		}
+	}
+	return st
+}
+
+func (s *Store) get(ctx context.Context, key string) (store.Record, error) {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
 		return store.Record{}, err
 	}
 	ik := itemKey(s.prefix, key)
@@ -350,13 +395,11 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	return store.Record{Value: value, Version: version}, nil
 }
 
-// Create implements store.Store with one "add", which memcached
-// performs atomically: of concurrent Creates of one key, one succeeds.
-func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
-	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	if err := driver.BeginWrite(ctx, s.closed.Load(), key, value, ttl, s.maxValue); err != nil {
 		return 0, err
 	}
-	version := store.NewVersion()
+	version := driver.NewVersion()
 	ik := itemKey(s.prefix, key)
 	item := &gomemcache.Item{
 		Key:        ik,
@@ -374,16 +417,8 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	return 0, s.wrap(ctx, "add", ik, err)
 }
 
-// Replace implements store.Store with "gets", which reads the
-// version, then "cas", which writes only if nothing wrote the item since.
-//
-// The cas can fail two ways after the version matched: the item changed
-// (another writer won: store.ErrConflict), or the item is gone (deleted,
-// expired or evicted in between: store.ErrNotFound, which is what a Replace
-// made a moment later would answer; a record created again in between has
-// a new CAS and so answers ErrConflict).
-func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
-	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+func (s *Store) replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	if err := driver.BeginWrite(ctx, s.closed.Load(), key, value, ttl, s.maxValue); err != nil {
 		return 0, err
 	}
 	ik := itemKey(s.prefix, key)
@@ -408,7 +443,7 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	newVersion := store.NewVersion()
+	newVersion := driver.NewVersion()
 	// it keeps the key and the CAS value of the gets.
 	it.Value = encode(newVersion, value)
 	it.Flags = ItemFlags
@@ -425,14 +460,8 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	return 0, s.wrap(ctx, "cas", ik, err)
 }
 
-// Touch implements store.Store with one "touch", which sets the
-// expiry without sending or rewriting the value (and keeps the CAS value,
-// so it never makes a concurrent Replace fail).
-func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if err := s.check(ctx, key); err != nil {
-		return err
-	}
-	if err := store.CheckTTL(ttl); err != nil {
+func (s *Store) touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := driver.BeginTouch(ctx, s.closed.Load(), key, ttl); err != nil {
 		return err
 	}
 	ik := itemKey(s.prefix, key)
@@ -444,9 +473,8 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return s.wrap(ctx, "touch", ik, err)
 }
 
-// Delete implements store.Store with one "delete".
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.check(ctx, key); err != nil {
+func (s *Store) del(ctx context.Context, key string) error {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
 		return err
 	}
 	ik := itemKey(s.prefix, key)
@@ -462,7 +490,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // would be unreachable. It takes a slot of every server, in the selector's
 // order, for the whole round trip.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.ready(ctx); err != nil {
+	if err := driver.Begin(ctx, s.closed.Load()); err != nil {
 		return err
 	}
 	var all []chan struct{}
@@ -480,7 +508,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 	}
 	for i, slots := range all {
-		if err := acquire(ctx, slots); err != nil {
+		if err := s.acquire(ctx, slots); err != nil {
 			all = all[:i]
 			release()
 			return err
@@ -513,7 +541,7 @@ func (s *Store) roundTrip(ctx context.Context, itemKey string, f func() error) e
 	if err != nil {
 		return err
 	}
-	if err := acquire(ctx, slots); err != nil {
+	if err := s.acquire(ctx, slots); err != nil {
 		return err
 	}
 	return roundTrip(ctx, slots, f)

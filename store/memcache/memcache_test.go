@@ -60,7 +60,7 @@ func newStore(t testing.TB, client *gomemcache.Client, opts *memcache.Options) *
 	return s
 }
 
-func factory(client *gomemcache.Client) storetest.NewStore {
+func factory(client *gomemcache.Client) storetest.Factory {
 	return func(ctx context.Context) (store.Store, error) {
 		return memcache.New(client, &memcache.Options{KeyPrefix: storetest.RandomPrefix() + ":"})
 	}

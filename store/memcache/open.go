@@ -45,15 +45,58 @@ const (
 	defaultPort = "11211"
 )
 
-// config is what a memcache:// URL says.
-type config struct {
-	servers      []string
-	opts         Options
-	timeout      time.Duration
-	maxIdleConns int
+// ClientConfig is what a memcache:// URL says about the client: see
+// ParseURL.
+type ClientConfig struct {
+	// Servers are "host:port" addresses, the default port filled in.
+	Servers []string
+	// Timeout is the client's Timeout for each connect, read and write.
+	Timeout time.Duration
+	// MaxIdleConns is the client's MaxIdleConns, per server.
+	MaxIdleConns int
 }
 
-// Open opens a Store from a URL of the form
+// NewClient makes the client the configuration describes, with keys spread
+// over the servers by a RendezvousSelector, which it also returns: give it
+// to New in Options.Selector, so that the in-flight bound counts per server.
+func (c *ClientConfig) NewClient() (*gomemcache.Client, *RendezvousSelector, error) {
+	sel, err := NewRendezvousSelector(c.Servers...)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := gomemcache.NewFromSelector(sel)
+	client.Timeout = c.Timeout
+	client.MaxIdleConns = c.MaxIdleConns
+	return client, sel, nil
+}
+
+// Open opens a Store from a URL (see ParseURL for its form). Keys are
+// spread over the servers with a RendezvousSelector. The Store owns its
+// client: Close closes it. Open does not connect, so a server that is down
+// at start is not an error; Ping (a readiness probe) reports it, and the
+// calls that need it fail until it is back.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cc, opts, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	client, sel, err := cc.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	opts.Selector = sel
+	s, err := New(client, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// ParseURL reads a URL of the form
 //
 //	memcache://host1:11211,host2:11211[?prefix=P&timeout=D&max_in_flight=N&max_idle_conns=N&max_value_size=N]
 //
@@ -71,38 +114,26 @@ type config struct {
 //     to each server)
 //   - max_value_size: Options.MaxValueSize (default DefaultMaxValueSize)
 //
-// Keys are spread over the servers with a RendezvousSelector. The Store
-// owns its client: Close closes it. Open does not connect, so a server that
-// is down at start is not an error; Ping (a readiness probe) reports it, and
-// the calls that need it fail until it is back.
-func Open(ctx context.Context, rawURL string) (*Store, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	cfg, err := parseURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	sel, err := NewRendezvousSelector(cfg.servers...)
-	if err != nil {
-		return nil, err
-	}
-	client := gomemcache.NewFromSelector(sel)
-	client.Timeout = cfg.timeout
-	client.MaxIdleConns = cfg.maxIdleConns
-	cfg.opts.Selector = sel
-	s, err := New(client, &cfg.opts)
-	if err != nil {
-		return nil, err
-	}
-	s.owned = true
-	return s, nil
-}
-
-// parseURL reads a memcache:// URL. It parses by hand because a list of
+// without connecting, into the client's configuration and the Store's
+// Options.
+//
+// It parses by hand because a list of
 // hosts is not a URL authority net/url accepts in every form (IPv6
 // literals, for one). Errors quote the parts at fault, never the whole URL,
 // and refuse user info without repeating it.
+func ParseURL(rawURL string) (*ClientConfig, *Options, error) {
+	cfg, err := parseURL(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &cfg.client, &cfg.opts, nil
+}
+
+type config struct {
+	client ClientConfig
+	opts   Options
+}
+
 func parseURL(rawURL string) (*config, error) {
 	const scheme = "memcache://"
 	if len(rawURL) < len(scheme) || !strings.EqualFold(rawURL[:len(scheme)], scheme) {
@@ -125,13 +156,13 @@ func parseURL(rawURL string) (*config, error) {
 	if hosts == "" {
 		return nil, errors.New("memcache: URL names no server; want memcache://host:port[,host:port...]")
 	}
-	cfg := &config{timeout: DefaultTimeout}
+	cfg := &config{client: ClientConfig{Timeout: DefaultTimeout}}
 	for h := range strings.SplitSeq(hosts, ",") {
 		server, err := serverName(h)
 		if err != nil {
 			return nil, err
 		}
-		cfg.servers = append(cfg.servers, server)
+		cfg.client.Servers = append(cfg.client.Servers, server)
 	}
 	params, err := url.ParseQuery(query)
 	if err != nil {
@@ -153,7 +184,7 @@ func parseURL(rawURL string) (*config, error) {
 			if err != nil || d <= 0 {
 				return nil, fmt.Errorf("memcache: URL parameter timeout=%q: want a positive duration such as 500ms", v)
 			}
-			cfg.timeout = d
+			cfg.client.Timeout = d
 		case "max_in_flight", "max_idle_conns", "max_value_size":
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
@@ -163,7 +194,7 @@ func parseURL(rawURL string) (*config, error) {
 			case "max_in_flight":
 				cfg.opts.MaxInFlight = n
 			case "max_idle_conns":
-				cfg.maxIdleConns = n
+				cfg.client.MaxIdleConns = n
 			default:
 				cfg.opts.MaxValueSize = n
 			}
@@ -171,8 +202,8 @@ func parseURL(rawURL string) (*config, error) {
 			return nil, fmt.Errorf("memcache: unknown URL parameter %q; known: prefix, timeout, max_in_flight, max_idle_conns, max_value_size", name)
 		}
 	}
-	if cfg.maxIdleConns == 0 {
-		cfg.maxIdleConns = cmp.Or(cfg.opts.MaxInFlight, DefaultMaxInFlight)
+	if cfg.client.MaxIdleConns == 0 {
+		cfg.client.MaxIdleConns = cmp.Or(cfg.opts.MaxInFlight, DefaultMaxInFlight)
 	}
 	return cfg, nil
 }
