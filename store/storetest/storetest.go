@@ -29,7 +29,7 @@
 //     ErrTooLarge, ErrClosed, ErrInvalid), wrapped with %w if you add words.
 //   - Create is atomic (SET NX, add, INSERT … ON CONFLICT DO NOTHING) and
 //     Replace is a compare-and-swap on the version; take versions from
-//     store.NewVersion, so that none is reused. Concurrent calls must each
+//     driver.NewVersion, so that none is reused. Concurrent calls must each
 //     get the answer a lone call would (Concurrency/SameAnswersUnderLoad),
 //     however the adapter groups them.
 //   - A ttl must be positive; every write sets the remaining life to it; a
@@ -40,8 +40,15 @@
 //     call, and return promptly when it ends during one
 //     (session.Options.StoreTimeout relies on it).
 //   - Never put a key, a value or a password in an error string.
-//   - Offer New(client, *Options), which does not own the client, and
-//     register a URL scheme with store.Register for store.Open.
+//   - Build it with store/driver: its Begin checks (one order for every
+//     adapter), NewVersion, Counters for Stats, and Scrub for errors that
+//     could quote a URL's password; its package doc gives the shape
+//     (Options, New, ParseURL, Open, a scheme registered with
+//     store.Register).
+//   - Offer the optional capabilities your backend can keep
+//     (store.CompareAndDeleter, store.StatsReporter, store.NonBlocking):
+//     the suite finds them by type assertion and checks each one offered
+//     (CompareAndDelete/..., Stats/...).
 //
 // Then one test, as above, and the suite is yours: run it against a real
 // server, as this module's adapters do through testcontainers-go.
@@ -63,10 +70,10 @@ import (
 	"github.com/stateless-go/stateless/store"
 )
 
-// NewStore returns a fresh store for one check. The stores it returns must
+// Factory returns a fresh store for one check. The stores it returns must
 // not see each other's records (over a shared server, give each a fresh key
 // prefix, table or database); the suite closes every store it gets.
-type NewStore func(ctx context.Context) (store.Store, error)
+type Factory func(ctx context.Context) (store.Store, error)
 
 // Options describe what an adapter declares about itself. Nil means the
 // defaults: exact expiry and no value limit below 1 MiB.
@@ -107,32 +114,72 @@ func (e *Error) Failed(check string) bool {
 	return slices.ContainsFunc(e.Failures, func(f Failure) bool { return f.Check == check })
 }
 
-// Names returns the names of every check, in the order they are defined.
+// Names returns the names of every check, in the order they are defined,
+// those of optional capabilities included.
 func Names() []string {
-	names := make([]string, len(checks))
-	for i, c := range checks {
-		names[i] = c.name
+	var names []string
+	for _, c := range all() {
+		names = append(names, c.name)
 	}
 	return names
 }
 
-// Run runs every check as a parallel subtest of t.
-func Run(t *testing.T, newStore NewStore, opts *Options) {
+func all() []check { return slices.Concat(checks, capabilityChecks) }
+
+// applicable returns the checks for a store like the one newStore makes:
+// every check of the contract, and those of each optional capability
+// (store.CompareAndDeleter, store.StatsReporter) the store offers, found by
+// a type assertion on one store it makes for the purpose. It also returns
+// the names of the capabilities offered.
+func applicable(ctx context.Context, newStore Factory) ([]check, []string, error) {
+	probe, err := newStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer probe.Close()
+	var (
+		out     []check
+		offered []string
+	)
+	for _, c := range all() {
+		if c.needs.offeredBy(probe) {
+			out = append(out, c)
+		}
+	}
+	for _, c := range []capability{capCompareAndDelete, capStats} {
+		if c.offeredBy(probe) {
+			offered = append(offered, c.name())
+		}
+	}
+	if _, ok := probe.(store.NonBlocking); ok {
+		offered = append(offered, "store.NonBlocking")
+	}
+	return out, offered, nil
+}
+
+// Run runs every check as a parallel subtest of t: those of the contract,
+// and those of each optional capability the store offers (it logs which).
+func Run(t *testing.T, newStore Factory, opts *Options) {
 	t.Helper()
 	o := withDefaults(opts)
-	for _, c := range checks {
+	cs, offered, err := applicable(t.Context(), newStore)
+	if err != nil {
+		t.Fatalf("factory: %v", err)
+	}
+	t.Logf("capabilities offered: %v", offered)
+	for _, c := range cs {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			s, err := newStore(t.Context())
 			if err != nil {
-				t.Fatalf("NewStore: %v", err)
+				t.Fatalf("factory: %v", err)
 			}
 			t.Cleanup(func() {
 				if err := s.Close(); err != nil {
 					t.Errorf("Close: %v", err)
 				}
 			})
-			c.fn(&env{T: t, ctx: t.Context(), s: s, o: o})
+			c.fn(&env{tb: t, ctx: t.Context(), s: s, o: o})
 		})
 	}
 }
@@ -140,14 +187,18 @@ func Run(t *testing.T, newStore NewStore, opts *Options) {
 // Check runs every check, concurrently, and returns nil if all pass or an
 // *Error listing each failure. A store that panics fails the check that made
 // it panic.
-func Check(ctx context.Context, newStore NewStore, opts *Options) error {
+func Check(ctx context.Context, newStore Factory, opts *Options) error {
 	o := withDefaults(opts)
+	cs, _, err := applicable(ctx, newStore)
+	if err != nil {
+		return &Error{Failures: []Failure{{Check: "factory", Message: err.Error()}}}
+	}
 	var (
 		mu       sync.Mutex
 		failures []Failure
 		wg       sync.WaitGroup
 	)
-	for _, c := range checks {
+	for _, c := range cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -164,10 +215,10 @@ func Check(ctx context.Context, newStore NewStore, opts *Options) error {
 				}()
 				s, err := newStore(ctx)
 				if err != nil {
-					r.Fatalf("NewStore: %v", err)
+					r.Fatalf("factory: %v", err)
 				}
 				defer s.Close()
-				c.fn(&env{T: r, ctx: ctx, s: s, o: o})
+				c.fn(&env{tb: r, ctx: ctx, s: s, o: o})
 			}()
 			<-done
 			mu.Lock()
@@ -183,7 +234,7 @@ func Check(ctx context.Context, newStore NewStore, opts *Options) error {
 	}
 	// Definition order, so the report reads like the suite.
 	order := map[string]int{}
-	for i, c := range checks {
+	for i, c := range all() {
 		order[c.name] = i
 	}
 	slices.SortStableFunc(failures, func(a, b Failure) int { return order[a.Check] - order[b.Check] })
@@ -199,9 +250,9 @@ func RandomPrefix() string {
 	return "t" + hex.EncodeToString(b)
 }
 
-// T is the part of testing.T a check uses; *testing.T and Check's recorder
+// tb is the part of testing.T a check uses; *testing.T and Check's recorder
 // implement it.
-type T interface {
+type tb interface {
 	Helper()
 	Errorf(format string, args ...any)
 	Fatalf(format string, args ...any)
@@ -239,7 +290,7 @@ func withDefaults(o *Options) resolvedOptions {
 
 // env is what a check works with: its store, context and helpers.
 type env struct {
-	T
+	tb
 	ctx context.Context
 	s   store.Store
 	o   resolvedOptions

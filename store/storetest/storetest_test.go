@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 	"github.com/stateless-go/stateless/store/memory"
 	"github.com/stateless-go/stateless/store/storetest"
 )
@@ -71,7 +72,7 @@ func (n *naive) enter(ctx context.Context, key string) error {
 	if n.closed && !n.f.ignoreClose {
 		return store.ErrClosed
 	}
-	return store.CheckKey(key)
+	return driver.CheckKey(key)
 }
 
 func (n *naive) deadline(ttl time.Duration) (time.Time, error) {
@@ -79,7 +80,7 @@ func (n *naive) deadline(ttl time.Duration) (time.Time, error) {
 		if n.f.acceptBadTTL {
 			return time.Time{}, nil
 		}
-		return time.Time{}, store.CheckTTL(ttl)
+		return time.Time{}, driver.CheckTTL(ttl)
 	}
 	if n.f.ignoreExpiry {
 		return time.Time{}, nil
@@ -118,7 +119,7 @@ func (n *naive) version(old uint64) uint64 {
 	if n.f.counterVersions {
 		return old + 1
 	}
-	return store.NewVersion()
+	return driver.NewVersion()
 }
 
 func (n *naive) Get(ctx context.Context, key string) (store.Record, error) {
@@ -258,7 +259,7 @@ func (n *naive) Close() error {
 	return nil
 }
 
-func naiveFactory(f faults) storetest.NewStore {
+func naiveFactory(f faults) storetest.Factory {
 	return func(context.Context) (store.Store, error) { return newNaive(f), nil }
 }
 
@@ -266,7 +267,7 @@ func naiveFactory(f faults) storetest.NewStore {
 // default (whose own package runs it too).
 func TestCorrectStoresPass(t *testing.T) {
 	t.Parallel()
-	for name, f := range map[string]storetest.NewStore{
+	for name, f := range map[string]storetest.Factory{
 		"naive":              naiveFactory(faults{}),
 		"naive with a limit": naiveFactory(faults{limit: 1000}),
 		"memory": func(context.Context) (store.Store, error) {
@@ -376,4 +377,112 @@ func TestNamesAreUniqueAndGrouped(t *testing.T) {
 // Run is what adapters call; it must work as subtests with t.Parallel.
 func TestRunOnNaive(t *testing.T) {
 	storetest.Run(t, naiveFactory(faults{}), &storetest.Options{TTLResolution: 0})
+}
+
+// capable is the naive store with the optional capabilities, broken by its
+// own faults.
+type capable struct {
+	*naive
+	cadIgnoresVersion bool // CompareAndDelete deletes whatever the version
+	answersAreErrors  bool // Stats counts ErrNotFound and the like as errors
+
+	count driver.Counters
+}
+
+func (c *capable) CompareAndDelete(ctx context.Context, key string, version uint64) error {
+	err := c.cad(ctx, key, version)
+	c.count.Count(driver.OpDelete, err)
+	return err
+}
+
+func (c *capable) cad(ctx context.Context, key string, version uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.enter(ctx, key); err != nil {
+		return err
+	}
+	r := c.live(key)
+	switch {
+	case r == nil:
+		return store.ErrNotFound
+	case r.version != version && !c.cadIgnoresVersion:
+		return store.ErrConflict
+	}
+	delete(c.m, key)
+	return nil
+}
+
+func (c *capable) Stats() store.Stats {
+	var st store.Stats
+	c.count.Fill(&st)
+	return st
+}
+
+func (c *capable) Get(ctx context.Context, key string) (store.Record, error) {
+	r, err := c.naive.Get(ctx, key)
+	c.counted(driver.OpGet, err)
+	return r, err
+}
+
+func (c *capable) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	v, err := c.naive.Create(ctx, key, value, ttl)
+	c.counted(driver.OpCreate, err)
+	return v, err
+}
+
+func (c *capable) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	v, err := c.naive.Replace(ctx, key, value, ttl, version)
+	c.counted(driver.OpReplace, err)
+	return v, err
+}
+
+func (c *capable) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	err := c.naive.Touch(ctx, key, ttl)
+	c.counted(driver.OpTouch, err)
+	return err
+}
+
+func (c *capable) Delete(ctx context.Context, key string) error {
+	err := c.naive.Delete(ctx, key)
+	c.counted(driver.OpDelete, err)
+	return err
+}
+
+func (c *capable) counted(op driver.Op, err error) {
+	if c.answersAreErrors && err != nil {
+		err = errors.New("counted as a failure")
+	}
+	c.count.Count(op, err)
+}
+
+// The capability checks run on a store that offers them, pass a correct
+// one and catch a broken one; a store without them is not held to them.
+func TestCapabilityChecks(t *testing.T) {
+	t.Parallel()
+	factory := func(cadIgnoresVersion, answersAreErrors bool) storetest.Factory {
+		return func(context.Context) (store.Store, error) {
+			return &capable{naive: newNaive(faults{}), cadIgnoresVersion: cadIgnoresVersion, answersAreErrors: answersAreErrors}, nil
+		}
+	}
+	if err := storetest.Check(t.Context(), factory(false, false), nil); err != nil {
+		t.Fatalf("a correct store with both capabilities: %v", err)
+	}
+	for _, c := range []struct {
+		name string
+		f    storetest.Factory
+		want string
+	}{
+		{"CompareAndDelete ignores the version", factory(true, false), "CompareAndDelete/StaleVersion"},
+		{"Stats counts answers as errors", factory(false, true), "Stats/CountsCalls"},
+	} {
+		err := storetest.Check(t.Context(), c.f, nil)
+		var serr *storetest.Error
+		if !errors.As(err, &serr) || !serr.Failed(c.want) {
+			t.Errorf("a store whose %s: Check = %v, want %s to fail", c.name, err, c.want)
+		}
+	}
+	// The naive store has neither capability: nothing of them is run.
+	if err := storetest.Check(t.Context(), naiveFactory(faults{}), nil); err != nil {
+		t.Errorf("a store without capabilities was held to them: %v", err)
+	}
 }
