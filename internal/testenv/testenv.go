@@ -35,6 +35,7 @@ import (
 	"fmt"
 	cerrdefs "github.com/containerd/errdefs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,7 @@ var (
 func Main(m *testing.M) {
 	mainCalled.Store(true)
 	code := m.Run()
+	announceSkips()
 	if err := stopAll(); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: cleanup: %v\n", err)
 		if code == 0 {
@@ -121,7 +123,65 @@ func check(t testing.TB, err error) {
 	if requireStores() {
 		t.Fatalf("testenv: %v (failing, not skipping, because TEST_REQUIRE_STORES is set)", err)
 	}
+	noteSkip(strings.ReplaceAll(err.Error(), "\n", "; "))
 	t.Skipf("testenv: %v", err)
+}
+
+var (
+	skipsMu sync.Mutex
+	skips   = map[string]int{} // reason → tests skipped for it
+)
+
+func noteSkip(reason string) {
+	skipsMu.Lock()
+	skips[reason]++
+	skipsMu.Unlock()
+}
+
+// announceSkips says, in one line per reason, that tests of this package
+// skipped for want of a server, so that "go test ./..." without -v (which
+// shows only "ok" for a passing package) does not hide it. The line goes to
+// the go command's standard error where it can be found (see
+// goCommandStderr), else to this binary's.
+func announceSkips() {
+	skipsMu.Lock()
+	defer skipsMu.Unlock()
+	if len(skips) == 0 {
+		return
+	}
+	w := os.Stderr
+	if !testing.Verbose() {
+		if f := goCommandStderr(); f != nil {
+			defer f.Close()
+			w = f
+		}
+	}
+	pkg := packagePath()
+	for reason, n := range skips {
+		fmt.Fprintf(w, "testenv: %s: %d test(s) SKIPPED: %s (TEST_REQUIRE_STORES=1 makes this a failure)\n", pkg, n, reason)
+	}
+}
+
+// packagePath names the package under test: its directory relative to the
+// module root (go test runs a test binary in its package's directory).
+func packagePath() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "?"
+	}
+	for root := dir; ; {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			if rel, err := filepath.Rel(root, dir); err == nil {
+				return "./" + filepath.ToSlash(rel)
+			}
+			return dir
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			return dir
+		}
+		root = parent
+	}
 }
 
 // dockerErr reports, once per binary, why no Docker engine can be used (nil
@@ -205,11 +265,31 @@ func startContainer[C testcontainers.Container](t testing.TB, what, imageEnv, de
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	c, err := start(ctx, image)
-	onStop(func() error { return testcontainers.TerminateContainer(c) })
+	var (
+		c   C
+		err error
+	)
+	for attempt := 1; ; attempt++ {
+		c, err = start(ctx, image)
+		onStop(func() error { return testcontainers.TerminateContainer(c) })
+		// Docker picks the host port from the same range as the kernel's
+		// ephemeral ports; when a busy machine's client socket holds the
+		// one it picked, the start fails. Another start picks another.
+		if err == nil || attempt == 3 || !portTaken(err) {
+			break
+		}
+		t.Logf("testenv: %s container: its host port was taken meanwhile; starting another (attempt %d)", what, attempt+1)
+	}
 	if err != nil {
 		return c, fmt.Errorf("start %s container from image %s (%s picks another): %w", what, image, imageEnv, err)
 	}
 	t.Logf("testenv: %s container ready in %v", what, time.Since(began).Round(time.Millisecond))
 	return c, nil
+}
+
+// portTaken reports whether a container failed to start because the host
+// port Docker chose for it was in use.
+func portTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "address already in use") || strings.Contains(msg, "port is already allocated")
 }
