@@ -1,10 +1,12 @@
 // Package redis is the store.Store adapter for Redis, over
 // github.com/redis/go-redis/v9. One adapter serves a standalone server,
-// Sentinel and Cluster, through goredis.UniversalClient.
+// Sentinel and Cluster, through goredis.UniversalClient. Beyond store.Store
+// it offers store.StatsReporter and store.CompareAndDeleter.
 //
 // Use New with a client you configure and own, or Open (or store.Open, once
 // this package is imported) with a URL; the store Open makes owns its client
-// and closes it on Close.
+// and closes it on Close. ParseURL reads a URL into go-redis' options and
+// this package's, for a program that builds the client itself.
 //
 // # URLs
 //
@@ -20,14 +22,16 @@
 // memcache://h1,h2. We prefer this to go-redis' own form (redis://h1?addr=h2)
 // because that form is indistinguishable from a standalone URL until one
 // reads its parameters, and because the scheme alone then says what a
-// deployment is. A Cluster has only database 0, so there is no path:
+// deployment is. A Cluster has only database 0, so there is no path; the
+// parameters are those of goredis.ParseClusterURL:
 //
 //	redis+cluster://10.0.0.1:6379,10.0.0.2:6379,10.0.0.3:6379
 //	rediss+cluster://user:password@node1:6379,node2:6379?read_timeout=1s
 //
 // Sentinel: the sentinels in the host part (default port 26379), then the
-// master's name and an optional database number as the path. The user name
-// and password are the data nodes' credentials, as in a redis:// URL, so
+// master's name and an optional database number as the path; the
+// parameters are those of goredis.ParseFailoverURL. The user name and
+// password are the data nodes' credentials, as in a redis:// URL, so
 // switching a deployment to Sentinel does not change what the password
 // means; sentinels that require their own are given sentinel_username and
 // sentinel_password parameters:
@@ -36,18 +40,20 @@
 //	redis+sentinel://:password@s1,s2,s3/mymaster/2?sentinel_password=secret
 //	rediss+sentinel://user:password@s1:26379/mymaster/0
 //
-// Every form also takes this package's own parameters, which are removed
-// before the rest go to go-redis:
+// Every form also takes this package's own parameters, which go-redis
+// never sees:
 //
 //	prefix=myapp:sessions:   Options.KeyPrefix (default "stateless:")
 //	max_value_size=65536     Options.MaxValueSize, in bytes
+//	batching=false           Options.DisableBatching (see Batching)
 //
-// Unknown parameters are an error, so a typo is not silently ignored.
-// Parameters that route reads to replicas (read_only, route_by_latency,
-// route_randomly, replica_only) are refused: a replica may lag behind, and a
-// session store must read its own writes. The characters / ? # @ and % in a
-// user name or password (and : in a user name) must be %-escaped. No error
-// from Open or store.Open contains the URL's password.
+// Unknown parameters are an error, so a typo is not silently ignored, and
+// so are pool sizes go-redis cannot use. Parameters that route reads to
+// replicas (read_only, route_by_latency, route_randomly, replica_only) are
+// refused: a replica may lag behind, and a store must read its own writes.
+// The characters / ? # @ and % in a user name or password (and : in a user
+// name) must be %-escaped. No error from ParseURL, Open or store.Open
+// contains the URL's password.
 //
 // The client Open makes has goredis' ContextTimeoutEnabled on, so a context
 // deadline bounds the wait for the server's reply. A client given to New
@@ -61,31 +67,45 @@
 //
 // Each record is one Redis string under KeyPrefix+key: an 8-byte big-endian
 // version followed by the value. Get is one GET that returns both; Create is
-// one Lua script on the one key that runs SET NX PX; Replace is one Lua
-// script on the one key that compares the stored version and sets the new
-// record (both EVALSHA, falling back to EVAL when the server's script cache
-// lacks the script); Touch is PEXPIRE; Delete is UNLINK.
-// Every operation is one command touching one key, so every operation is
-// atomic and Cluster-safe. Versions are random 64-bit numbers
-// (store.NewVersion), so a version is never reused for a later record.
-//
-// Gets, Replaces and Touches that arrive while others are in flight share a
-// pipeline: a call that finds one of MaxPipelines slots free is sent at
-// once, alone; calls that find both busy wait, and the next pipeline takes
-// up to 128 of them (at most 1 MiB of values; a value of 64 KiB or more goes
-// alone) in one write and one read, on the client and on the server.
-// Every command keeps its own reply and its own key (a pipeline is not a
-// transaction; on a Cluster go-redis splits it by node). A call whose
-// context ends while it waits is not sent; one whose context ends while its
-// pipeline is in flight returns at once with the context's error, its
-// outcome unknown, as for any command cancelled in flight. Under load this takes most of
-// the per-command system calls off both sides; a quiet store sees no
-// change.
+// one Lua script on the one key that runs SET NX PX; Replace and
+// CompareAndDelete are each one Lua script on the one key that compares
+// the stored version and sets the new record or removes it (the scripts go
+// as EVALSHA, falling back to EVAL when the server's script cache lacks
+// them); Touch is PEXPIRE; Delete is UNLINK. Every operation is one command
+// touching one key, so every operation is atomic and Cluster-safe. Versions
+// are random 64-bit numbers (store/driver's NewVersion), so a version is
+// never reused for a later record.
 //
 // Other data under the key prefix is not this store's: Get of a value too
-// short to carry a version is an error (never a panic), and so is Replace
-// over it, while Create answers store.ErrExists and Touch and Delete act on
-// whatever is there. Give each application its own prefix.
+// short to carry a version is an error (never a panic), and so are Replace
+// and CompareAndDelete over it, while Create answers store.ErrExists and
+// Touch and Delete act on whatever is there. Give each application its own
+// prefix.
+//
+// # Batching
+//
+// Gets, Replaces and Touches that arrive while others are in flight share
+// a pipeline: one write and one read, on the client and on the server, for
+// the lot, instead of one each. A call that finds one of maxPipelines slots
+// free is sent at once, alone, exactly as without batching, so a quiet
+// store pays nothing; calls that find every slot busy wait, and the next
+// pipeline takes up to maxPipeline of them, with at most maxPipelineBytes
+// of values (a value of pipeAloneSize bytes or more goes alone); the
+// constants are in pipeline.go. Every command keeps its own reply and its
+// own key (a pipeline is not a transaction; on a Cluster go-redis splits
+// it by node). A call whose context ends while it waits is not sent; one
+// whose context ends while its pipeline is in flight returns at once with
+// the context's error, its outcome unknown, as for any command cancelled in
+// flight. Create, Delete and CompareAndDelete always go alone.
+//
+// It helps when many calls are in flight at once, as in a busy service:
+// it takes most of the per-command system calls off both sides, and the
+// Gets, Replaces and Touches of a store keep at most maxPipelines
+// connections busy. Its cost is the wait
+// of a call that finds every slot busy for the pipeline ahead of it.
+// Batching is on by default; Options.DisableBatching (batching=false in a
+// URL) sends every call alone and at once, on a pooled connection of its
+// own, as a plain go-redis command goes.
 //
 // # Retries
 //
@@ -104,9 +124,10 @@
 // few milliseconds), the retry answers for that state, as any later call
 // would: after another write, store.ErrExists (Create) or
 // store.ErrConflict (Replace); after a Delete, Create writes the record
-// again and Replace answers store.ErrNotFound. Get, Touch and Delete do
-// the same when sent twice. A client with MaxRetries -1 never retries, and a lost
-// reply is then an error whose outcome is unknown.
+// again and Replace answers store.ErrNotFound. A retried CompareAndDelete
+// finds the record gone and answers store.ErrNotFound. Get, Touch and
+// Delete do the same when sent twice. A client with MaxRetries -1 never
+// retries, and a lost reply is then an error whose outcome is unknown.
 //
 // # Expiry
 //
@@ -114,4 +135,22 @@
 // millisecond, never down, and Redis removes a key in the millisecond after
 // its deadline, so a record lives at least ttl and at most about 2 ms
 // longer. A ttl longer than MaxTTL (100 years) is cut to MaxTTL.
+//
+// # Stats
+//
+// Stats fills the calls per operation and Errors; Batches, BatchedCalls
+// (pipelines of more than one command, and their commands) and Queued
+// (calls waiting for a pipeline slot), all 0 with batching off; and Conns
+// and IdleConns, from the client's PoolStats (its main and pipeline pools;
+// a Cluster client's summed over its nodes, and 0 until the store has had
+// a reply, since go-redis would first fetch the Cluster's layout over the
+// network). The other figures stay 0.
+//
+// # Tests
+//
+// The tests run against servers that testcontainers-go starts, or the one
+// TEST_REDIS_URL names. They never flush scripts server-wide (the script
+// cache is made to miss on the test's own client) nor pause the server
+// (calls are held in flight by a proxy in front of it): a server named in
+// TEST_REDIS_URL may be serving others.
 package redis

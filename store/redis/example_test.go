@@ -54,6 +54,28 @@ func ExampleNew() {
 	}
 }
 
+// Read a URL, then build the client yourself, adding what a URL cannot
+// say (here a function run on every new connection). (Not run: it needs a
+// Redis Cluster.)
+func ExampleParseURL() {
+	clientOpts, opts, err := redis.ParseURL("redis+cluster://node1:6379,node2:6379?read_timeout=1s&prefix=myapp:sessions:")
+	if err != nil {
+		log.Fatal(err)
+	}
+	clientOpts.OnConnect = func(ctx context.Context, cn *goredis.Conn) error {
+		log.Print("connected")
+		return nil
+	}
+	client := goredis.NewUniversalClient(clientOpts) // a *goredis.ClusterClient
+	defer client.Close()
+
+	s, err := redis.New(client, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close() // leaves client open
+}
+
 // A URL is checked before anything is dialled, and no error shows its
 // password.
 func ExampleOpen_badURL() {

@@ -8,26 +8,15 @@ import (
 	"github.com/stateless-go/stateless/internal/batch"
 )
 
-// Gets, compare-and-swaps and Touches that arrive while others are in
-// flight are sent together as one pipeline: one write and one read on the
-// client, and on the server, for the lot, instead of one each. A call that
-// finds a free slot (MaxPipelines of them) is sent at once, alone, exactly
-// as without batching, so a quiet store pays nothing; only calls that would
-// otherwise queue for the network wait for the pipeline ahead of them.
-// Every command keeps its own reply and error, and its own key: a
-// pipeline is not a transaction, and on a Cluster go-redis splits it by
-// node. Create and Delete are rarer and always go alone.
-
-// MaxPipelines is how many pipelines (or lone commands) one Store has in
-// flight at once. Fewer, deeper pipelines cost the server (one thread)
-// less than many shallow ones; two keep one in flight while the next
-// gathers.
-const MaxPipelines = 2
-
-// maxPipeline is the most commands one pipeline carries, and
-// maxPipelineBytes the most bytes of values past its first command; a
-// command carrying pipeAloneSize bytes or more goes alone.
+// Batching: what it does, when it helps and its limits are in the package
+// documentation (doc.go); these are the limits.
 const (
+	// maxPipelines is how many pipelines (or lone commands) one Store has
+	// in flight at once.
+	maxPipelines = 2
+	// maxPipeline is the most commands one pipeline carries, and
+	// maxPipelineBytes the most bytes of values past its first command; a
+	// command carrying pipeAloneSize bytes or more goes alone.
 	maxPipeline      = 128
 	maxPipelineBytes = 1 << 20
 	pipeAloneSize    = 64 << 10
@@ -42,12 +31,17 @@ type pipeOp struct {
 
 type pipeCall = batch.Call[pipeOp]
 
-// process sends cmd, which carries size bytes of value, possibly in a
-// pipeline with others. It returns nil when cmd's reply (or error) is in
-// cmd; an error, and cmd must then be left alone (a pipeline may still
-// write to it), when ctx ended first: before cmd was sent, or while its
-// pipeline was in flight, its outcome then unknown.
+// process sends cmd, which carries size bytes of value: alone if batching
+// is off, else possibly in a pipeline with others. It returns nil when
+// cmd's reply (or error) is in cmd; an error, and cmd must then be left
+// alone (a pipeline may still write to it), when ctx ended first: before
+// cmd was sent, or while its pipeline was in flight, its outcome then
+// unknown.
 func (s *Store) process(ctx context.Context, cmd goredis.Cmder, size int) error {
+	if !s.batching {
+		_ = s.client.Process(ctx, cmd) // the reply or error is in cmd
+		return nil
+	}
 	return s.pipe.Do(&pipeCall{Ctx: ctx, Op: pipeOp{cmd: cmd, size: size}})
 }
 
@@ -57,7 +51,6 @@ func (s *Store) runPipeline(calls []*pipeCall) {
 		_ = s.client.Process(calls[0].Ctx, calls[0].Op.cmd)
 		return
 	}
-	s.pipelines.Add(1)
 	ctx, stop := batch.Join(calls)
 	defer stop()
 	pipe := s.client.Pipeline()

@@ -38,20 +38,29 @@ func standaloneClient(t *testing.T) goredis.UniversalClient {
 
 // TestPipelinesUnderLoad: 32 goroutines increment 8 counters by Get and
 // compare-and-swap (and Touch them), on a standalone server and on a
-// Cluster, whose pipelines go-redis splits by node. Pipelines form, and
-// every counter equals the increments acknowledged on it.
+// Cluster, whose pipelines go-redis splits by node, and with batching off.
+// Pipelines form when batching is on, never when it is off, and every
+// counter equals the increments acknowledged on it.
 func TestPipelinesUnderLoad(t *testing.T) {
+	cluster := func(t *testing.T) goredis.UniversalClient {
+		return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: testenv.RedisClusterAddrs(t)})
+	}
 	for _, tc := range []struct {
-		name   string
-		client func(*testing.T) goredis.UniversalClient
+		name       string
+		client     func(*testing.T) goredis.UniversalClient
+		noBatching bool
 	}{
-		{"standalone", standaloneClient},
-		{"cluster", func(t *testing.T) goredis.UniversalClient {
-			return goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: testenv.RedisClusterAddrs(t)})
-		}},
+		{"standalone", standaloneClient, false},
+		{"cluster", cluster, false},
+		{"standalone/batching=false", standaloneClient, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := pipelineStore(t, tc.client(t))
+			client := tc.client(t)
+			t.Cleanup(func() { client.Close() })
+			s, err := New(client, &Options{KeyPrefix: "stateless-test:" + storetest.RandomPrefix() + ":", DisableBatching: tc.noBatching})
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx := t.Context()
 			const keys, workers = 8, 32
 			for k := range keys {
@@ -105,31 +114,19 @@ func TestPipelinesUnderLoad(t *testing.T) {
 				}
 				total += acked[k].Load()
 			}
-			t.Logf("%d increments, %d pipelines", total, s.pipelines.Load())
-			if s.pipelines.Load() == 0 {
+			st := s.Stats()
+			t.Logf("%d increments, %d pipelines of %d calls in all", total, st.Batches, st.BatchedCalls)
+			switch {
+			case tc.noBatching && st.Batches != 0:
+				t.Errorf("with batching off, Stats reports %d pipelines, want 0", st.Batches)
+			case !tc.noBatching && st.Batches == 0:
 				t.Error("32 goroutines made no pipeline")
+			}
+			if st.Conns == 0 || st.Conns < st.IdleConns {
+				t.Errorf("Stats reports %d connections, %d of them idle; want some, fewer idle", st.Conns, st.IdleConns)
 			}
 		})
 	}
-}
-
-// holdAndQueue takes every slot of s, starts the calls, each in its own
-// goroutine, and waits until all are queued. release sends them.
-func holdAndQueue(t *testing.T, s *Store, calls ...func()) (release func(), wait func()) {
-	t.Helper()
-	held := s.pipe.Hold()
-	var wg sync.WaitGroup
-	for _, f := range calls {
-		wg.Go(f)
-	}
-	for s.pipe.Pending() != len(calls) {
-		time.Sleep(time.Millisecond)
-	}
-	return func() {
-		for range held {
-			s.pipe.HandOff()
-		}
-	}, wg.Wait
 }
 
 // TestPipelineScriptNotCached: compare-and-swaps that go in one pipeline
@@ -138,8 +135,7 @@ func holdAndQueue(t *testing.T, s *Store, calls ...func()) (release func(), wait
 // not by a SCRIPT FLUSH of the whole server.)
 func TestPipelineScriptNotCached(t *testing.T) {
 	ctx := t.Context()
-	client := standaloneClient(t)
-	s := pipelineStore(t, client)
+	s, p, client := proxiedStore(t)
 	const n = 5
 	var versions [n]uint64
 	for i := range n {
@@ -158,7 +154,7 @@ func TestPipelineScriptNotCached(t *testing.T) {
 			_, errs[i] = s.Replace(ctx, fmt.Sprint("k", i), []byte("b"), time.Minute, versions[i])
 		})
 	}
-	release, wait := holdAndQueue(t, s, calls...)
+	release, wait := queueBehind(t, s, p, calls...)
 	release()
 	wait()
 	for i, err := range errs {
@@ -166,8 +162,8 @@ func TestPipelineScriptNotCached(t *testing.T) {
 			t.Errorf("Replace k%d in a pipeline without the script cached: %v", i, err)
 		}
 	}
-	if s.pipelines.Load() == 0 {
-		t.Error("the queued calls did not go as a pipeline")
+	if st := s.Stats(); st.Batches != 1 || st.BatchedCalls != n {
+		t.Errorf("Stats = %d pipelines of %d calls, want the %d queued calls in one", st.Batches, st.BatchedCalls, n)
 	}
 	if hook.renamed.Load() < n {
 		t.Errorf("the hook saw %d EVALSHAs, want at least %d", hook.renamed.Load(), n)
@@ -177,20 +173,19 @@ func TestPipelineScriptNotCached(t *testing.T) {
 // TestQueuedCallHonoursContext: a call waiting for its turn returns its
 // context's error when the context ends, and is never sent.
 func TestQueuedCallHonoursContext(t *testing.T) {
-	client := standaloneClient(t)
-	s := pipelineStore(t, client)
+	s, p, client := proxiedStore(t)
 	if _, err := s.Create(t.Context(), "k", []byte("v"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var err error
-	release, wait := holdAndQueue(t, s, func() { err = s.Touch(ctx, "k", time.Hour) })
+	release, wait := queueBehind(t, s, p, func() { err = s.Touch(ctx, "k", time.Hour) })
 	cancel()
 	wait()
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("queued Touch after cancel: %v, want context.Canceled", err)
 	}
-	if n := s.pipe.Pending(); n != 0 {
+	if n := s.Stats().Queued; n != 0 {
 		t.Errorf("%d calls still queued", n)
 	}
 	release()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stateless-go/stateless/internal/batch"
 	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 )
 
 func init() {
@@ -60,6 +61,10 @@ type Options struct {
 	// with store.ErrTooLarge before anything is sent. 0 means
 	// DefaultMaxValueSize.
 	MaxValueSize int
+
+	// DisableBatching sends every call alone, never in a pipeline with
+	// others (see Batching in the package documentation).
+	DisableBatching bool
 }
 
 // Store is a store.Store over a go-redis client; safe for concurrent
@@ -69,19 +74,27 @@ type Store struct {
 	prefix   string
 	maxValue int
 	owns     bool // Close closes client
+	batching bool // calls go through pipe
 
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 
-	// pipe sends Gets, compare-and-swaps and Touches that arrive while
-	// others are in flight together, as one pipeline (pipeline.go).
-	pipe batch.Batcher[pipeOp]
-	// pipelines counts pipelines of more than one command, for tests.
-	pipelines atomic.Int64
+	// pipe batches calls into pipelines (see Batching in the package
+	// documentation, and pipeline.go).
+	pipe  batch.Batcher[pipeOp]
+	calls driver.Counters
+	// cluster is set for a Cluster client, whose PoolStats would load the
+	// Cluster's layout over the network if it has none yet; clusterUp once
+	// a call has had a reply, and with it the layout.
+	cluster   bool
+	clusterUp atomic.Bool
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.StatsReporter     = (*Store)(nil)
+	_ store.CompareAndDeleter = (*Store)(nil)
+)
 
 // New returns a Store over client, which may be a standalone, Sentinel
 // (failover) or Cluster client. The store does not own the client: Close
@@ -97,9 +110,10 @@ func New(client goredis.UniversalClient, opts *Options) (*Store, error) {
 	if opts.MaxValueSize < 0 {
 		return nil, fmt.Errorf("redis: Options.MaxValueSize is negative (%d)", opts.MaxValueSize)
 	}
-	s := &Store{client: client, prefix: opts.KeyPrefix, maxValue: opts.MaxValueSize}
+	s := &Store{client: client, prefix: opts.KeyPrefix, maxValue: opts.MaxValueSize, batching: !opts.DisableBatching}
+	_, s.cluster = client.(*goredis.ClusterClient)
 	s.pipe = batch.Batcher[pipeOp]{
-		Limit: MaxPipelines,
+		Limit: maxPipelines,
 		Take: batch.Limits[pipeOp]{
 			Calls: maxPipeline, Bytes: maxPipelineBytes, Alone: pipeAloneSize,
 			Size: func(op *pipeOp) int { return op.size },
@@ -116,31 +130,32 @@ func New(client goredis.UniversalClient, opts *Options) (*Store, error) {
 }
 
 // Open makes a client from a URL (the forms are in the package
-// documentation) and returns a Store that owns it: Close closes the client.
-// Open sends one PING: if the server answers with an error (a wrong
-// password, say) or ctx ends first, Open fails, so a misconfiguration shows
-// at start-up. A server that cannot be reached is not an error: a stateless
-// service should start while its store is down and turn ready when it comes
-// up; until then every call, and Ping, fails with the network error, and the
-// client reconnects by itself. The PING waits at most OpenPingTimeout, so a
-// host that drops packets cannot hold up a start. No error it returns
-// contains the URL's password.
+// documentation; see ParseURL) and returns a Store that owns it: Close
+// closes the client. Open sends one PING: if the server answers with an
+// error (a wrong password, say) or ctx ends first, Open fails, so a
+// misconfiguration shows at start-up. A server that cannot be reached is
+// not an error: a stateless service should start while its store is down
+// and turn ready when it comes up; until then every call, and Ping, fails
+// with the network error, and the client reconnects by itself. The PING
+// waits at most a few seconds (openPingTimeout), so a host that drops
+// packets cannot hold up a start. No error it returns contains the URL's
+// password.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
-	cfg, err := parseURL(rawURL)
+	uo, opts, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	client, err := cfg.newClient()
+	client, err := newClient(uo, rawURL)
 	if err != nil {
 		return nil, err
 	}
-	s, err := New(client, &cfg.opts)
+	s, err := New(client, opts)
 	if err != nil {
 		_ = client.Close()
 		return nil, err
 	}
 	s.owns = true
-	pctx, cancel := context.WithTimeout(ctx, OpenPingTimeout)
+	pctx, cancel := context.WithTimeout(ctx, openPingTimeout)
 	defer cancel()
 	if err := s.Ping(pctx); err != nil {
 		var reply goredis.Error
@@ -152,8 +167,20 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	return s, nil
 }
 
-// OpenPingTimeout bounds the PING of Open.
-const OpenPingTimeout = 2 * time.Second
+// openPingTimeout bounds the PING of Open.
+const openPingTimeout = 2 * time.Second
+
+// newClient builds the client uo describes. go-redis panics on some option
+// values it cannot use; ParseURL refuses those it knows of, and a URL is
+// user input, so any other becomes an error too.
+func newClient(uo *goredis.UniversalOptions, rawURL string) (client goredis.UniversalClient, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			client, err = nil, errors.New(driver.Scrub(fmt.Sprintf("redis: go-redis refused the URL's options: %v", r), driver.URLSecrets(rawURL)))
+		}
+	}()
+	return goredis.NewUniversalClient(uo), nil
+}
 
 // callerDone reports whether ctx has ended, by its deadline too: a socket
 // deadline set from it can fire a moment before ctx itself says so.
@@ -167,7 +194,85 @@ func callerDone(ctx context.Context) bool {
 
 // Get implements store.Store with one GET.
 func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
-	if err := s.check(ctx, key); err != nil {
+	rec, err := s.get(ctx, key)
+	s.count(driver.OpGet, err)
+	return rec, err
+}
+
+// Create implements store.Store with one run of createScript: SET NX PX
+// in a Lua script that recognises a retry of its own write.
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	v, err := s.create(ctx, key, value, ttl)
+	s.count(driver.OpCreate, err)
+	return v, err
+}
+
+// Replace implements store.Store with one run of replaceScript, a
+// compare-and-swap in a Lua script on the one key.
+func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	v, err := s.replace(ctx, key, value, ttl, version)
+	s.count(driver.OpReplace, err)
+	return v, err
+}
+
+// Touch implements store.Store with one PEXPIRE.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	err := s.touch(ctx, key, ttl)
+	s.count(driver.OpTouch, err)
+	return err
+}
+
+// Delete implements store.Store with one UNLINK, which frees a large
+// value off the server's main thread.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.del(ctx, key)
+	s.count(driver.OpDelete, err)
+	return err
+}
+
+// CompareAndDelete implements store.CompareAndDeleter with one run of
+// deleteScript, which removes the record only if it carries version; Stats
+// counts it as a Delete.
+//
+// A retried CompareAndDelete cannot tell its own earlier attempt from
+// another client's Delete: if go-redis sends it again because the reply
+// to an applied first attempt was lost (see Retries in the package
+// documentation), the retry finds no record and answers store.ErrNotFound.
+// The record is gone either way; a caller that must know who removed it
+// cannot learn it from this answer.
+func (s *Store) CompareAndDelete(ctx context.Context, key string, version uint64) error {
+	err := s.compareAndDelete(ctx, key, version)
+	s.count(driver.OpDelete, err)
+	return err
+}
+
+// count records a call for Stats.
+func (s *Store) count(op driver.Op, err error) {
+	s.calls.Count(op, err)
+	if s.cluster && !s.clusterUp.Load() && (err == nil || driver.IsAnswer(err)) {
+		s.clusterUp.Store(true)
+	}
+}
+
+// Stats implements store.StatsReporter (the package documentation says
+// which figures it fills). It sends nothing.
+func (s *Store) Stats() store.Stats {
+	var st store.Stats
+	s.calls.Fill(&st)
+	s.pipe.Fill(&st)
+	if !s.cluster || s.clusterUp.Load() {
+		ps := s.client.PoolStats()
+		st.Conns, st.IdleConns = int(ps.TotalConns), int(ps.IdleConns)
+		if pp := ps.PipelineStats; pp != nil {
+			st.Conns += int(pp.TotalConns)
+			st.IdleConns += int(pp.IdleConns)
+		}
+	}
+	return st
+}
+
+func (s *Store) get(ctx context.Context, key string) (store.Record, error) {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
 		return store.Record{}, err
 	}
 	cmd := goredis.NewStringCmd(ctx, "get", s.prefix+key)
@@ -211,7 +316,7 @@ const (
 // caller's own record and answers "not set", which would turn a successful
 // Create into store.ErrExists: a session or an idempotency key reported
 // taken by the very call that took it. Versions are random 64-bit numbers
-// drawn afresh for every write (store.NewVersion), so a record that
+// drawn afresh for every write (driver.NewVersion), so a record that
 // carries this call's version was written by this call, and the script
 // answers success for it (scriptAlready) without writing again. SET NX GET
 // could tell the same, but only on Redis 7.0 and later, and it sends back
@@ -230,14 +335,12 @@ end
 return 2
 `)
 
-// Create implements store.Store with one run of createScript: SET
-// NX PX in a Lua script that recognises a retry of its own write.
-func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
-	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	if err := driver.BeginWrite(ctx, s.closed.Load(), key, value, ttl, s.maxValue); err != nil {
 		return 0, err
 	}
-	version := store.NewVersion()
-	code, err := s.create(ctx, key, value, ttl, version)
+	version := driver.NewVersion()
+	code, err := s.runCreate(ctx, key, value, ttl, version)
 	if err != nil {
 		return 0, s.fail(ctx, "create", err)
 	}
@@ -250,9 +353,9 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	return 0, fmt.Errorf("redis: create: unexpected reply %d from the script", code)
 }
 
-// create runs createScript, alone (never in a pipeline), and returns its
-// code.
-func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (int64, error) {
+// runCreate runs createScript, alone (never in a pipeline), and returns
+// its code.
+func (s *Store) runCreate(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (int64, error) {
 	rec := make([]byte, versionLen+len(value))
 	binary.BigEndian.PutUint64(rec, version)
 	copy(rec[versionLen:], value)
@@ -281,7 +384,7 @@ func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.D
 // compare-and-swap whose first run was applied then finds its own new
 // version instead of the expected one, and would answer a conflict with
 // itself. The new version is random and drawn afresh for every Replace
-// (store.NewVersion), so a record that already carries it was written by
+// (driver.NewVersion), so a record that already carries it was written by
 // this very call: the script answers scriptAlready, which Replace reports
 // as success with that version, and writes nothing again.
 //
@@ -310,14 +413,12 @@ return 3
 // and boxing a string on every call would cost an allocation.
 var createHash, replaceHash any = createScript.Hash(), replaceScript.Hash()
 
-// Replace implements store.Store with one run of a Lua script on the
-// one key.
-func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
-	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+func (s *Store) replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	if err := driver.BeginWrite(ctx, s.closed.Load(), key, value, ttl, s.maxValue); err != nil {
 		return 0, err
 	}
-	newVersion := store.NewVersion()
-	code, err := s.compareAndSwap(ctx, key, value, ttl, version, newVersion)
+	newVersion := driver.NewVersion()
+	code, err := s.runReplace(ctx, key, value, ttl, version, newVersion)
 	if err != nil {
 		return 0, s.fail(ctx, "replace", err)
 	}
@@ -334,8 +435,8 @@ func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.
 	return 0, fmt.Errorf("redis: replace: unexpected reply %d from the script", code)
 }
 
-// compareAndSwap runs replaceScript and returns its code.
-func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, ttl time.Duration, version, newVersion uint64) (int64, error) {
+// runReplace runs replaceScript and returns its code.
+func (s *Store) runReplace(ctx context.Context, key string, value []byte, ttl time.Duration, version, newVersion uint64) (int64, error) {
 	// One allocation: the expected version, then the new record.
 	buf := make([]byte, 2*versionLen+len(value))
 	binary.BigEndian.PutUint64(buf, version)
@@ -357,12 +458,8 @@ func (s *Store) compareAndSwap(ctx context.Context, key string, value []byte, tt
 	return code, err
 }
 
-// Touch implements store.Store with one PEXPIRE.
-func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	if err := s.check(ctx, key); err != nil {
-		return err
-	}
-	if err := store.CheckTTL(ttl); err != nil {
+func (s *Store) touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := driver.BeginTouch(ctx, s.closed.Load(), key, ttl); err != nil {
 		return err
 	}
 	cmd := goredis.NewBoolCmd(ctx, "pexpire", s.prefix+key, expiry(ttl).Milliseconds())
@@ -379,10 +476,8 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return nil
 }
 
-// Delete implements store.Store with one UNLINK, which frees a large
-// value off the server's main thread.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.check(ctx, key); err != nil {
+func (s *Store) del(ctx context.Context, key string) error {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
 		return err
 	}
 	if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
@@ -391,17 +486,75 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// deleteScript is CompareAndDelete. KEYS[1] is the key, ARGV[1] the
+// expected version as 8 raw bytes, compared as a string like
+// replaceScript's. Replies: scriptWrote (removed), scriptOther (a record
+// of another version), scriptAbsent (no key), scriptForeign (a string too
+// short to be a record of this store).
+var deleteScript = goredis.NewScript(`
+local head = redis.call('GETRANGE', KEYS[1], 0, 7)
+if head == ARGV[1] then
+	redis.call('UNLINK', KEYS[1])
+	return 1
+end
+if #head == 8 then
+	return 2
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+	return 0
+end
+return 3
+`)
+
+var deleteHash any = deleteScript.Hash()
+
+func (s *Store) compareAndDelete(ctx context.Context, key string, version uint64) error {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
+		return err
+	}
+	code, err := s.runDelete(ctx, key, version)
+	if err != nil {
+		return s.fail(ctx, "compare-and-delete", err)
+	}
+	switch code {
+	case scriptWrote:
+		return nil
+	case scriptAbsent:
+		return store.ErrNotFound
+	case scriptOther:
+		return store.ErrConflict
+	case scriptForeign:
+		return errForeign("compare-and-delete", -1)
+	}
+	return fmt.Errorf("redis: compare-and-delete: unexpected reply %d from the script", code)
+}
+
+// runDelete runs deleteScript, alone (never in a pipeline, as
+// Delete), and returns its code.
+func (s *Store) runDelete(ctx context.Context, key string, version uint64) (int64, error) {
+	expected := binary.BigEndian.AppendUint64(make([]byte, 0, versionLen), version)
+	k := s.prefix + key
+	cmd := goredis.NewCmd(ctx, "evalsha", deleteHash, 1, k, expected)
+	_ = s.client.Process(ctx, cmd)
+	code, err := cmd.Int64()
+	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		// The server lost its script cache: send the script itself.
+		return deleteScript.Eval(ctx, s.client, []string{k}, expected).Int64()
+	}
+	return code, err
+}
+
 // Ping implements store.Store with one PING (on a Cluster, to one
 // node).
 func (s *Store) Ping(ctx context.Context) error {
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	if err := driver.Begin(ctx, s.closed.Load()); err != nil {
 		return err
 	}
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		return s.fail(ctx, "ping", err)
+	}
+	if s.cluster && !s.clusterUp.Load() {
+		s.clusterUp.Store(true)
 	}
 	return nil
 }
@@ -416,25 +569,6 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
-}
-
-func (s *Store) check(ctx context.Context, key string) error {
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	// go-redis checks too, but a cancelled ctx must never reach the server
-	// whatever the client and its hooks do.
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return store.CheckKey(key)
-}
-
-func (s *Store) checkWrite(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	if err := s.check(ctx, key); err != nil {
-		return err
-	}
-	return store.CheckWrite(key, value, ttl, s.maxValue)
 }
 
 // expiry converts a positive ttl to what Redis can express: whole

@@ -62,7 +62,7 @@ func newClusterClient(t testing.TB) goredis.UniversalClient {
 func testPrefix() string { return "stateless-test:" + storetest.RandomPrefix() + ":" }
 
 // factory gives the suite a fresh store per check over one shared client.
-func factory(client goredis.UniversalClient, maxValue int) storetest.NewStore {
+func factory(client goredis.UniversalClient, maxValue int) storetest.Factory {
 	return func(ctx context.Context) (store.Store, error) {
 		return redis.New(client, &redis.Options{KeyPrefix: testPrefix(), MaxValueSize: maxValue})
 	}
@@ -76,6 +76,16 @@ func TestConformance(t *testing.T) {
 func TestConformanceCluster(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, factory(newClusterClient(t), 0), suiteOptions)
+}
+
+// TestConformanceNoBatching runs the suite with batching off: every call
+// goes alone.
+func TestConformanceNoBatching(t *testing.T) {
+	t.Parallel()
+	client := newClient(t)
+	storetest.Run(t, func(ctx context.Context) (store.Store, error) {
+		return redis.New(client, &redis.Options{KeyPrefix: testPrefix(), DisableBatching: true})
+	}, suiteOptions)
 }
 
 // TestConformanceMaxValueSize runs the suite with a value limit, which the
@@ -541,5 +551,138 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 				t.Errorf("store.Open(%s) error %q shows the password", store.RedactURL(raw), err)
 			}
 		}
+	}
+}
+
+// TestCompareAndDelete checks store.CompareAndDeleter's answers, on a
+// standalone server and on a Cluster.
+func TestCompareAndDelete(t *testing.T) {
+	for name, client := range map[string]func(testing.TB) goredis.UniversalClient{
+		"standalone": func(t testing.TB) goredis.UniversalClient { return newClient(t) },
+		"cluster":    newClusterClient,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			raw := client(t)
+			prefix := testPrefix()
+			s, err := redis.New(raw, &redis.Options{KeyPrefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := s.Create(ctx, "k", []byte("v"), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CompareAndDelete(ctx, "k", v^1); !errors.Is(err, store.ErrConflict) {
+				t.Errorf("CompareAndDelete with another version = %v, want store.ErrConflict", err)
+			}
+			if rec, err := s.Get(ctx, "k"); err != nil || rec.Version != v {
+				t.Errorf("Get after a refused CompareAndDelete = (%+v, %v), want version %d", rec, err, v)
+			}
+			if err := s.CompareAndDelete(ctx, "k", v); err != nil {
+				t.Errorf("CompareAndDelete with the version = %v, want success", err)
+			}
+			if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Get after CompareAndDelete = %v, want store.ErrNotFound", err)
+			}
+			if err := s.CompareAndDelete(ctx, "k", v); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("CompareAndDelete of a missing key = %v, want store.ErrNotFound", err)
+			}
+			// Data that is not this store's is an error, and is left alone.
+			if err := raw.Set(ctx, prefix+"short", "abc", time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CompareAndDelete(ctx, "short", 1); err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+				t.Errorf("CompareAndDelete of a foreign value = %v, want an error saying it is not this store's", err)
+			}
+			if err := raw.HSet(ctx, prefix+"hash", "f", "v").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CompareAndDelete(ctx, "hash", 1); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+				t.Errorf("CompareAndDelete of a hash = %v, want a WRONGTYPE error", err)
+			}
+			if n := raw.Exists(ctx, prefix+"short", prefix+"hash").Val(); n != 2 && name == "standalone" {
+				t.Errorf("EXISTS of the foreign keys = %d, want 2: they must be left alone", n)
+			}
+		})
+	}
+}
+
+// TestStats checks what Stats reports: calls per operation
+// (CompareAndDelete as a Delete), errors other than the contract's
+// answers, and the client's connections.
+func TestStats(t *testing.T) {
+	ctx := t.Context()
+	s, err := redis.New(newClient(t), &redis.Options{KeyPrefix: testPrefix(), MaxValueSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := s.Create(ctx, "k", []byte("v"), time.Minute)
+	s.Create(ctx, "k", []byte("v"), time.Minute)        // ErrExists: an answer
+	s.Create(ctx, "big", make([]byte, 11), time.Minute) // ErrTooLarge: an error
+	s.Get(ctx, "k")
+	s.Get(ctx, "missing") // ErrNotFound: an answer
+	s.Get(ctx, "")        // ErrInvalid: an error
+	v, _ = s.Replace(ctx, "k", []byte("w"), time.Minute, v)
+	s.Replace(ctx, "k", []byte("x"), time.Minute, v^1) // ErrConflict: an answer
+	s.Touch(ctx, "k", time.Minute)
+	s.Touch(ctx, "k", 0)            // ErrInvalid: an error
+	s.CompareAndDelete(ctx, "k", v) // a Delete
+	s.Delete(ctx, "k")
+	st := s.Stats()
+	want := store.Stats{Gets: 3, Creates: 3, Replaces: 2, Touches: 2, Deletes: 2, Errors: 3}
+	got := st
+	got.Conns, got.IdleConns = 0, 0
+	if got != want {
+		t.Errorf("Stats =\n %+v\nwant\n %+v", got, want)
+	}
+	if st.Conns < 1 || st.IdleConns < 1 || st.IdleConns > st.Conns {
+		t.Errorf("Stats: %d connections, %d idle; want at least one, idle now", st.Conns, st.IdleConns)
+	}
+	s.Close()
+	s.Get(ctx, "k") // ErrClosed: an error
+	if st := s.Stats(); st.Gets != 4 || st.Errors != 4 {
+		t.Errorf("Stats after Close: %d Gets, %d errors; want 4, 4", st.Gets, st.Errors)
+	}
+}
+
+// TestStatsClusterNoNetwork: Stats of a store over a Cluster client that
+// has never had a reply returns at once, without asking the Cluster for
+// its layout (go-redis' PoolStats would), and counts no connection.
+func TestStatsClusterNoNetwork(t *testing.T) {
+	client := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{silentServer(t)}, DialTimeout: time.Minute, ReadTimeout: time.Minute})
+	defer client.Close()
+	s, _ := redis.New(client, nil)
+	start := time.Now()
+	st := s.Stats()
+	if d := time.Since(start); d > time.Second || st.Conns != 0 {
+		t.Errorf("Stats of an unused Cluster store took %v and reports %d connections; want at once, 0", d, st.Conns)
+	}
+}
+
+// TestCheckOrder: every call checks its context first, then whether the
+// store is closed, then its arguments (store/driver's order).
+func TestCheckOrder(t *testing.T) {
+	client := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer client.Close()
+	s, _ := redis.New(client, nil)
+	s.Close()
+	done, cancel := context.WithCancel(t.Context())
+	cancel()
+	for name, err := range map[string]error{
+		"Get":              func() error { _, err := s.Get(done, ""); return err }(),
+		"Create":           func() error { _, err := s.Create(done, "", nil, 0); return err }(),
+		"Replace":          func() error { _, err := s.Replace(done, "", nil, 0, 1); return err }(),
+		"Touch":            s.Touch(done, "", 0),
+		"Delete":           s.Delete(done, ""),
+		"CompareAndDelete": s.CompareAndDelete(done, "", 1),
+		"Ping":             s.Ping(done),
+	} {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s on a closed store with an ended context and bad arguments = %v, want context.Canceled", name, err)
+		}
+	}
+	if _, err := s.Get(t.Context(), ""); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Get on a closed store with a bad key = %v, want store.ErrClosed", err)
 	}
 }

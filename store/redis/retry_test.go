@@ -3,121 +3,11 @@ package redis
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/stateless-go/stateless/internal/testenv"
 	"github.com/stateless-go/stateless/store"
 )
-
-// replyCutter is a TCP proxy on 127.0.0.1 in front of a Redis server. It
-// forwards everything both ways until armed; armed, it lets the next
-// request through to the server and, when the server's reply comes back,
-// closes both sides of that connection instead of forwarding the reply.
-// The server has then applied the request, and the client sees its
-// connection fail before the reply: the one case where go-redis' retry of
-// a write can meet the write's own effect.
-type replyCutter struct {
-	addr   string
-	target string
-	armed  atomic.Bool
-	cuts   atomic.Int64
-
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newReplyCutter(t *testing.T, target string) *replyCutter {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &replyCutter{addr: l.Addr().String(), target: target}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		l.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { p.serve(c) })
-		}
-	})
-	return p
-}
-
-func (p *replyCutter) serve(client net.Conn) {
-	server, err := net.Dial("tcp", p.target)
-	if err != nil {
-		client.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns = append(p.conns, client, server)
-	p.mu.Unlock()
-	defer client.Close()
-	defer server.Close()
-	go func() {
-		_, _ = io.Copy(server, client)
-		server.Close()
-	}()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := server.Read(buf)
-		if n > 0 && p.armed.CompareAndSwap(true, false) {
-			p.cuts.Add(1)
-			return // the deferred Closes drop the reply
-		}
-		if n > 0 {
-			if _, werr := client.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// cutStore returns a store over a client that reaches the shared test
-// server through a replyCutter, with one connection in its pool (so the
-// connection the test warms up is the one the cut request uses) and
-// go-redis' default retries.
-func cutStore(t *testing.T) (*Store, *replyCutter) {
-	t.Helper()
-	opts, err := goredis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := newReplyCutter(t, opts.Addr)
-	opts.Addr = p.addr
-	opts.PoolSize = 1
-	opts.MaxRetries = 3
-	opts.ContextTimeoutEnabled = true
-	s := pipelineStore(t, goredis.NewClient(opts))
-	// Open the pooled connection (dial, HELLO) before anything is armed,
-	// so the cut falls on the test's own command.
-	if err := s.Ping(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return s, p
-}
 
 // TestCreateReplyLost: the server applies a Create, the connection drops
 // before its reply arrives, go-redis sends the command again on a new
@@ -126,8 +16,8 @@ func cutStore(t *testing.T) (*Store, *replyCutter) {
 // still refused.
 func TestCreateReplyLost(t *testing.T) {
 	ctx := t.Context()
-	s, p := cutStore(t)
-	p.armed.Store(true)
+	s, p, _ := proxiedStore(t)
+	p.cutReplyTo(s.prefix + "k")
 	v, err := s.Create(ctx, "k", []byte("mine"), time.Minute)
 	if p.cuts.Load() != 1 {
 		t.Fatalf("the proxy cut %d replies, want 1", p.cuts.Load())
@@ -148,12 +38,12 @@ func TestCreateReplyLost(t *testing.T) {
 // with itself; a Replace with the old version still conflicts.
 func TestReplaceReplyLost(t *testing.T) {
 	ctx := t.Context()
-	s, p := cutStore(t)
+	s, p, _ := proxiedStore(t)
 	v1, err := s.Create(ctx, "k", []byte("one"), time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.armed.Store(true)
+	p.cutReplyTo(s.prefix + "k")
 	v2, err := s.Replace(ctx, "k", []byte("two"), time.Minute, v1)
 	if p.cuts.Load() != 1 {
 		t.Fatalf("the proxy cut %d replies, want 1", p.cuts.Load())
@@ -169,6 +59,30 @@ func TestReplaceReplyLost(t *testing.T) {
 	}
 }
 
+// TestCompareAndDeleteReplyLost: the server applies a CompareAndDelete,
+// the connection drops before its reply arrives, and go-redis sends the
+// command again: the retry finds no record and answers store.ErrNotFound,
+// as the method's documentation says. The record is gone.
+func TestCompareAndDeleteReplyLost(t *testing.T) {
+	ctx := t.Context()
+	s, p, client := proxiedStore(t)
+	v, err := s.Create(ctx, "k", []byte("one"), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cutReplyTo(s.prefix + "k")
+	err = s.CompareAndDelete(ctx, "k", v)
+	if p.cuts.Load() != 1 {
+		t.Fatalf("the proxy cut %d replies, want 1", p.cuts.Load())
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CompareAndDelete whose first reply was lost = %v, want store.ErrNotFound", err)
+	}
+	if n := client.Exists(ctx, s.prefix+"k").Val(); n != 0 {
+		t.Errorf("EXISTS after the CompareAndDelete = %d, want 0: the record is gone either way", n)
+	}
+}
+
 // TestPipelineReplayed: a pipeline of compare-and-swaps (and Gets and
 // Touches) whose replies are lost after the server applied it is replayed
 // whole by go-redis; every Replace in it reports success with its own new
@@ -176,7 +90,7 @@ func TestReplaceReplyLost(t *testing.T) {
 // store.ErrConflict.
 func TestPipelineReplayed(t *testing.T) {
 	ctx := t.Context()
-	s, p := cutStore(t)
+	s, p, _ := proxiedStore(t)
 	const n = 4
 	var old [n]uint64
 	for i := range n {
@@ -205,15 +119,15 @@ func TestPipelineReplayed(t *testing.T) {
 		func() { _, getErr = s.Get(ctx, "k1") },
 		func() { touchErr = s.Touch(ctx, "k2", time.Minute) },
 	)
-	release, wait := holdAndQueue(t, s, calls...)
-	p.armed.Store(true)
+	release, wait := queueBehind(t, s, p, calls...)
+	p.cutReplyTo(s.prefix + "k0") // in the pipeline only
 	release()
 	wait()
 	if p.cuts.Load() != 1 {
 		t.Fatalf("the proxy cut %d replies, want 1", p.cuts.Load())
 	}
-	if s.pipelines.Load() == 0 {
-		t.Fatal("the queued calls did not go as a pipeline")
+	if st := s.Stats(); st.Batches != 1 || st.BatchedCalls != uint64(len(calls)) {
+		t.Fatalf("Stats = %d pipelines of %d calls, want the %d queued calls in one", st.Batches, st.BatchedCalls, len(calls))
 	}
 	for i := range n {
 		if errs[i] != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stateless-go/stateless/internal/testenv"
 	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 	"github.com/stateless-go/stateless/store/storetest"
 )
 
@@ -41,12 +42,12 @@ func scriptStore(t *testing.T) (*Store, *goredis.Client) {
 func TestCreateRetried(t *testing.T) {
 	ctx := t.Context()
 	s, client := scriptStore(t)
-	v := store.NewVersion()
-	if code, err := s.create(ctx, "k", []byte("one"), time.Minute, v); err != nil || code != scriptWrote {
+	v := driver.NewVersion()
+	if code, err := s.runCreate(ctx, "k", []byte("one"), time.Minute, v); err != nil || code != scriptWrote {
 		t.Fatalf("first attempt of one Create = (%d, %v), want (%d, nil)", code, err, scriptWrote)
 	}
 	// A retry with a shorter ttl shows whether it wrote again: it must not.
-	if code, err := s.create(ctx, "k", []byte("one"), time.Second, v); err != nil || code != scriptAlready {
+	if code, err := s.runCreate(ctx, "k", []byte("one"), time.Second, v); err != nil || code != scriptAlready {
 		t.Fatalf("retried attempt of one Create = (%d, %v), want (%d, nil)", code, err, scriptAlready)
 	}
 	if pttl := client.PTTL(ctx, s.prefix+"k").Val(); pttl <= time.Second {
@@ -57,7 +58,7 @@ func TestCreateRetried(t *testing.T) {
 		t.Fatalf("Get = (%q, %d, %v), want (\"one\", %d)", rec.Value, rec.Version, err, v)
 	}
 	// Another Create, with its own version, finds the key taken.
-	if code, err := s.create(ctx, "k", []byte("two"), time.Minute, store.NewVersion()); err != nil || code != scriptOther {
+	if code, err := s.runCreate(ctx, "k", []byte("two"), time.Minute, driver.NewVersion()); err != nil || code != scriptOther {
 		t.Errorf("another Create's script = (%d, %v), want (%d, nil)", code, err, scriptOther)
 	}
 	if _, err := s.Create(ctx, "k", []byte("two"), time.Minute); !errors.Is(err, store.ErrExists) {
@@ -84,18 +85,18 @@ func TestReplaceRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v2 := store.NewVersion()
-	if code, err := s.compareAndSwap(ctx, "k", []byte("two"), time.Minute, v1, v2); err != nil || code != scriptWrote {
+	v2 := driver.NewVersion()
+	if code, err := s.runReplace(ctx, "k", []byte("two"), time.Minute, v1, v2); err != nil || code != scriptWrote {
 		t.Fatalf("first attempt of one Replace = (%d, %v), want (%d, nil)", code, err, scriptWrote)
 	}
-	if code, err := s.compareAndSwap(ctx, "k", []byte("two"), time.Second, v1, v2); err != nil || code != scriptAlready {
+	if code, err := s.runReplace(ctx, "k", []byte("two"), time.Second, v1, v2); err != nil || code != scriptAlready {
 		t.Fatalf("retried attempt of one Replace = (%d, %v), want (%d, nil)", code, err, scriptAlready)
 	}
 	if pttl := client.PTTL(ctx, s.prefix+"k").Val(); pttl <= time.Second {
 		t.Errorf("PTTL after the retried attempt = %v, want the first attempt's minute: the retry wrote again", pttl)
 	}
 	// Another writer with the old version still conflicts.
-	if code, err := s.compareAndSwap(ctx, "k", []byte("three"), time.Minute, v1, store.NewVersion()); err != nil || code != scriptOther {
+	if code, err := s.runReplace(ctx, "k", []byte("three"), time.Minute, v1, driver.NewVersion()); err != nil || code != scriptOther {
 		t.Fatalf("Replace with the old version after the retried one = (%d, %v), want (%d, nil)", code, err, scriptOther)
 	}
 	if _, err := s.Replace(ctx, "k", []byte("three"), time.Minute, v1); !errors.Is(err, store.ErrConflict) {
@@ -145,8 +146,8 @@ func (h *forgetScripts) rename(cmd goredis.Cmder) {
 	}
 }
 
-// TestScriptsNotCached checks the fallback from EVALSHA to EVAL of Create
-// and Replace when the server does not have the script cached (after a
+// TestScriptsNotCached checks the fallback from EVALSHA to EVAL of
+// Create, Replace and CompareAndDelete when the server does not have the script cached (after a
 // restart, a failover or a SCRIPT FLUSH).
 func TestScriptsNotCached(t *testing.T) {
 	ctx := t.Context()
@@ -170,8 +171,14 @@ func TestScriptsNotCached(t *testing.T) {
 	if rec, err := s.Get(ctx, "k"); err != nil || rec.Version != v2 || string(rec.Value) != "2" {
 		t.Errorf("Get = (%q, %d, %v), want (\"2\", %d)", rec.Value, rec.Version, err, v2)
 	}
-	if n := hook.renamed.Load(); n != 4 {
-		t.Errorf("the hook saw %d EVALSHAs, want 4", n)
+	if err := s.CompareAndDelete(ctx, "k", v); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("stale CompareAndDelete without the script cached = %v, want store.ErrConflict", err)
+	}
+	if err := s.CompareAndDelete(ctx, "k", v2); err != nil {
+		t.Errorf("CompareAndDelete without the script cached: %v", err)
+	}
+	if n := hook.renamed.Load(); n != 6 {
+		t.Errorf("the hook saw %d EVALSHAs, want 6", n)
 	}
 }
 
