@@ -30,6 +30,10 @@ func (h *handler) greet(w http.ResponseWriter, r *http.Request) {
 	case bad != nil:
 		writeJSON(w, r, http.StatusBadRequest, bad)
 	case !found:
+		if sub, ok := h.tokenSubject(r); ok {
+			writeJSON(w, r, http.StatusOK, greeting(make([]byte, 0, len(sub)+32), sub))
+			return
+		}
 		if name, ok := h.sessionName(r); ok {
 			writeJSON(w, r, http.StatusOK, greeting(make([]byte, 0, len(name)+32), name))
 			return

@@ -5,15 +5,23 @@
 // Routes:
 //
 //	GET /greet?name=Alice   200 {"message":"Hello, Alice!"}
-//	GET /greet              200 {"message":"Hello, World!"}, or the session's
-//	                        name when the request carries a live session
+//	GET /greet              200 {"message":"Hello, World!"}, or the name of a
+//	                        valid Bearer token's subject or of the live session
+//	                        the request carries (in that order); 401 for a
+//	                        Bearer token that is not valid
 //	POST /session           {"name":"Alice"}: log in; 201 {"name":"Alice","visits":0},
 //	                        a new session (nothing of an earlier one carried over),
 //	                        the token in cookie "session" and header X-Session-Token;
 //	                        429 with Retry-After when Options.AllowLogin refuses
 //	GET /session            200 {"name":"Alice","visits":N}, N one more per call;
 //	                        401 without a live session
-//	DELETE /session         204: log out; the token dies on every instance at once
+//	DELETE /session         204: log out; the token dies on every instance at once,
+//	                        and so do the access tokens issued for the session
+//	POST /token             with a live session: 200 {"access_token":"…",
+//	                        "token_type":"Bearer","expires_in":600}; 401 without
+//	GET /.well-known/jwks.json  the public keys that verify the access tokens
+//
+// The token routes exist only with Options.Tokens.
 //	GET /healthz            200 {"status":"ok"} while the process runs
 //	GET /readyz             200 {"status":"ok"} when the store answers a ping,
 //	                        else 503 {"error":"store not ready"}
@@ -86,6 +94,11 @@ type Options struct {
 	// The example server plugs a per-address rate limiter in here; the
 	// package itself keeps no per-client state.
 	AllowLogin func(r *http.Request) (ok bool, retryAfter time.Duration)
+
+	// Tokens, if set, adds access tokens: POST /token, GET
+	// /.well-known/jwks.json, Bearer tokens on GET /greet, and logout
+	// revoking the session's tokens (see Tokens).
+	Tokens Tokens
 }
 
 // New returns the Greeter as an http.Handler, safe for concurrent use.
@@ -103,6 +116,7 @@ func New(s store.Store, opts *Options) http.Handler {
 		log:          opts.Logger,
 		readyTimeout: opts.ReadyTimeout,
 		allowLogin:   opts.AllowLogin,
+		tokens:       opts.Tokens,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -145,6 +159,7 @@ type handler struct {
 	readyTimeout time.Duration
 	sessions     *session.Manager // may be nil
 	allowLogin   func(*http.Request) (bool, time.Duration)
+	tokens       Tokens       // may be nil
 	top          http.Handler // mux under sessions and CSRF protection
 }
 
@@ -152,7 +167,15 @@ type handler struct {
 // methods are dispatched by methods, so that a wrong method gets a JSON 405
 // with an Allow header (ServeMux's own 404 and 405 answers are text/plain).
 func (h *handler) routes() {
-	h.route("/greet", methods{http.MethodGet: h.greet})
+	greet := h.greet
+	if h.tokens != nil {
+		greet = h.tokens.Authenticate(http.HandlerFunc(h.greet)).ServeHTTP
+		h.route("/token", methods{http.MethodPost: h.token})
+		if jwks := h.tokens.JWKS(); jwks != nil {
+			h.route("/.well-known/jwks.json", methods{http.MethodGet: jwks.ServeHTTP})
+		}
+	}
+	h.route("/greet", methods{http.MethodGet: greet})
 	h.route("/healthz", methods{http.MethodGet: h.healthz})
 	h.route("/readyz", methods{http.MethodGet: h.readyz})
 

@@ -142,6 +142,9 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusServiceUnavailable, bodyNoStore)
 		return
 	}
+	if !h.revokeTokens(w, r) {
+		return
+	}
 	session.From(r.Context()).Destroy()
 	w.Header()["Cache-Control"] = headerNoStore
 	w.WriteHeader(http.StatusNoContent)

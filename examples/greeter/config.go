@@ -27,20 +27,23 @@ type config struct {
 	cookieSecure    bool
 	loginRate       int  // logins a minute per client address; 0: no limit
 	trustProxy      bool // read the client address from X-Forwarded-For
+	tokenSecret     string
+	tokenLifetime   time.Duration
 }
 
 // Environment variables read when the matching flag is not given.
 const (
-	envAddr       = "GREETER_ADDR"
-	envStore      = "STORE_URL"
-	envLoginRate  = "GREETER_LOGIN_RATE"
-	envTrustProxy = "GREETER_TRUST_PROXY"
+	envAddr        = "GREETER_ADDR"
+	envStore       = "STORE_URL"
+	envLoginRate   = "GREETER_LOGIN_RATE"
+	envTrustProxy  = "GREETER_TRUST_PROXY"
+	envTokenSecret = "GREETER_TOKEN_SECRET"
 )
 
 const usageHead = `Usage: greeter [flags]
 
-Serves the Greeter (GET /greet?name=…, POST/GET/DELETE /session, /healthz,
-/readyz) over HTTP, backed
+Serves the Greeter (GET /greet?name=…, POST/GET/DELETE /session, POST /token,
+/.well-known/jwks.json, /healthz, /readyz) over HTTP, backed
 by the shared store that -store names. A flag overrides its environment
 variable, which overrides the default. SIGINT or SIGTERM drains in-flight
 requests, closes the store and exits 0.
@@ -71,6 +74,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.BoolVar(&cfg.cookieSecure, "cookie-secure", false, "mark the session cookie Secure (HTTPS only); set it behind TLS")
 	fs.IntVar(&cfg.loginRate, "login-rate", 30, "allow `N` logins a minute per client address, in bursts of up to N (env "+envLoginRate+"); 0 turns the limit off")
 	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For entry, as a trusted reverse proxy appends it (env "+envTrustProxy+"); without it the header is ignored")
+	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "`secret` (at least 32 bytes) that encrypts the token signing keys in the store; every instance needs the same (env "+envTokenSecret+", the better place for it). Empty: POST /token works only over memory://")
+	fs.DurationVar(&cfg.tokenLifetime, "token-lifetime", 10*time.Minute, "how long an access token from POST /token lives")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error (warn drops the per-request lines)")
 
 	if err := fs.Parse(args); err != nil {
@@ -105,6 +110,9 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		}
 		cfg.loginRate = n
 	}
+	if v := getenv(envTokenSecret); v != "" && !set["token-secret"] {
+		cfg.tokenSecret = v
+	}
 	if v := getenv(envTrustProxy); v != "" && !set["trust-proxy"] {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
@@ -124,6 +132,12 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if cfg.sessionIdle <= 0 || cfg.sessionLifetime <= 0 {
 		return cfg, fmt.Errorf("invalid -session-idle %v or -session-lifetime %v: both must be positive", cfg.sessionIdle, cfg.sessionLifetime)
+	}
+	if cfg.tokenSecret != "" && len(cfg.tokenSecret) < 32 {
+		return cfg, fmt.Errorf("invalid token secret (-token-secret or %s): %d bytes, want at least 32", envTokenSecret, len(cfg.tokenSecret))
+	}
+	if cfg.tokenLifetime <= 0 || cfg.tokenLifetime > 24*time.Hour {
+		return cfg, fmt.Errorf("invalid -token-lifetime %v: want more than 0 and at most 24h", cfg.tokenLifetime)
 	}
 	if cfg.loginRate < 0 {
 		return cfg, fmt.Errorf("invalid login rate %d (-login-rate or %s): want logins a minute per client address, or 0 for no limit", cfg.loginRate, envLoginRate)

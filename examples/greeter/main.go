@@ -152,6 +152,22 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return 2
 	}
 	gopts := &greeter.Options{Logger: log, ReadyTimeout: cfg.readyTimeout, Sessions: sessions}
+	toks, err := newTokens(ctx, st, cfg.tokenSecret, cfg.tokenLifetime, log)
+	switch {
+	case errors.Is(err, errNoTokenSecret):
+		log.Warn("access tokens are off: a shared store needs -token-secret (or " + envTokenSecret + ") set alike on every instance")
+	case err != nil:
+		fmt.Fprintf(stderr, "greeter: %s\n", scrub(err.Error(), cfg.storeURL))
+		closeStore()
+		return 1
+	default:
+		gopts.Tokens = toks
+		storeOnly := closeStore
+		closeStore = func() int { // their refreshes use the store: stop them first
+			toks.Close()
+			return storeOnly()
+		}
+	}
 	if cfg.loginRate > 0 {
 		gopts.AllowLogin = newLoginLimiter(cfg.loginRate, cfg.trustProxy).allow
 	}
