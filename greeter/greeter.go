@@ -22,6 +22,7 @@
 //	GET /.well-known/jwks.json  the public keys that verify the access tokens
 //
 // The token routes exist only with Options.Tokens.
+//
 //	GET /healthz            200 {"status":"ok"} while the process runs
 //	GET /readyz             200 {"status":"ok"} when the store answers a ping,
 //	                        else 503 {"error":"store not ready"}
