@@ -20,12 +20,12 @@
 //	POST /token             with a live session: 200 {"access_token":"…",
 //	                        "token_type":"Bearer","expires_in":600}; 401 without
 //	GET /.well-known/jwks.json  the public keys that verify the access tokens
-//
-// The token routes exist only with Options.Tokens.
-//
 //	GET /healthz            200 {"status":"ok"} while the process runs
 //	GET /readyz             200 {"status":"ok"} when the store answers a ping,
 //	                        else 503 {"error":"store not ready"}
+//
+// The token routes (POST /token, the JWKS, Bearer tokens) exist only with
+// Options.Tokens.
 //
 // The name is the first "name" query parameter, read as url.ParseQuery
 // reads it (percent-decoded, "+" is a space); "?name=" greets "Hello, !",
