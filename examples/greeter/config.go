@@ -29,6 +29,7 @@ type config struct {
 	trustProxy      bool // read the client address from X-Forwarded-For
 	tokenSecret     string
 	tokenLifetime   time.Duration
+	tokenCache      int // verified-token cache entries; negative: none
 }
 
 // Environment variables read when the matching flag is not given.
@@ -76,6 +77,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For entry, as a trusted reverse proxy appends it (env "+envTrustProxy+"); without it the header is ignored")
 	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "`secret` (at least 32 bytes) that encrypts the token signing keys in the store; every instance needs the same (env "+envTokenSecret+", the better place for it). Empty: POST /token works only over memory://")
 	fs.DurationVar(&cfg.tokenLifetime, "token-lifetime", 10*time.Minute, "how long an access token from POST /token lives")
+	fs.IntVar(&cfg.tokenCache, "token-cache", 0, "verified access tokens kept to skip verifying them again: 0 for the default (10000), -1 for none")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error (warn drops the per-request lines)")
 
 	if err := fs.Parse(args); err != nil {

@@ -152,7 +152,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return 2
 	}
 	gopts := &greeter.Options{Logger: log, ReadyTimeout: cfg.readyTimeout, Sessions: sessions}
-	toks, err := newTokens(ctx, st, cfg.tokenSecret, cfg.tokenLifetime, log)
+	toks, err := newTokens(ctx, st, cfg.tokenSecret, cfg.tokenLifetime, cfg.tokenCache, log)
 	switch {
 	case errors.Is(err, errNoTokenSecret):
 		log.Warn("access tokens are off: a shared store needs -token-secret (or " + envTokenSecret + ") set alike on every instance")

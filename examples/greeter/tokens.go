@@ -42,7 +42,7 @@ var errNoTokenSecret = errors.New("no -token-secret")
 // the store; every instance must have the same. Empty, it is drawn at
 // random when st is in-process (its keys die with it anyway) and is an
 // error (errNoTokenSecret) otherwise.
-func newTokens(ctx context.Context, st store.Store, secret string, lifetime time.Duration, log *slog.Logger) (*tokens, error) {
+func newTokens(ctx context.Context, st store.Store, secret string, lifetime time.Duration, cacheSize int, log *slog.Logger) (*tokens, error) {
 	key := []byte(secret)
 	if secret == "" {
 		if _, local := st.(store.NonBlocking); !local {
@@ -62,7 +62,7 @@ func newTokens(ctx context.Context, st store.Store, secret string, lifetime time
 	}
 	t := &tokens{ring: ring, revs: revs}
 	if t.signer, err = auth.NewSigner(ring, &auth.SignerOptions{Issuer: tokenIssuer, Audience: []string{tokenAudience}, Lifetime: lifetime}); err == nil {
-		t.verifier, err = auth.NewVerifier(ring, &auth.VerifierOptions{Issuer: tokenIssuer, Audience: tokenAudience, MaxTokenLifetime: lifetime, Revocation: revs})
+		t.verifier, err = auth.NewVerifier(ring, &auth.VerifierOptions{Issuer: tokenIssuer, Audience: tokenAudience, MaxTokenLifetime: lifetime, Revocation: revs, CacheSize: cacheSize})
 	}
 	if err != nil {
 		t.Close()
