@@ -13,8 +13,11 @@
 //	                        a new session (nothing of an earlier one carried over),
 //	                        the token in cookie "session" and header X-Session-Token;
 //	                        429 with Retry-After when Options.AllowLogin refuses
-//	GET /session            200 {"name":"Alice","visits":N}, N one more per call;
+//	GET /session            200 {"name":"Alice","visits":N}: reads only;
 //	                        401 without a live session
+//	POST /session/visits    200 {"name":"Alice","visits":N}: one visit more;
+//	                        with an Idempotency-Key header, once per key
+//	                        however often the request is retried (see below)
 //	DELETE /session         204: log out; the token dies on every instance at once,
 //	                        and so do the access tokens issued for the session
 //	POST /token             with a live session: 200 {"access_token":"…",
@@ -26,6 +29,15 @@
 //
 // The token routes (POST /token, the JWKS, Bearer tokens) exist only with
 // Options.Tokens.
+//
+// GET and HEAD change nothing: a prefetch or a cross-site link cannot count
+// a visit. POST /session/visits and POST /token honour an Idempotency-Key
+// header (package idempotency, scoped by session ID, records kept in the
+// store for a day): a retry with the same key gets the first answer
+// replayed with Idempotent-Replayed: true, whichever instance it reaches; the
+// same key on a different request is a 422, one still running a 409. POST
+// /session accepts the header and ignores it: every login starts a new
+// session, and a retried one leaves the first to expire unused.
 //
 // The name is the first "name" query parameter, read as url.ParseQuery
 // reads it (percent-decoded, "+" is a space); "?name=" greets "Hello, !",
@@ -49,7 +61,8 @@
 // change state (POST, DELETE from another site) are refused with 403 by
 // http.CrossOriginProtection, since the session rides on a cookie.
 //
-// The package imports only the standard library, store and session.
+// The package imports only the standard library and this module's store,
+// session and idempotency.
 package greeter
 
 import (
@@ -59,6 +72,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stateless-go/stateless/idempotency"
 	"github.com/stateless-go/stateless/session"
 	"github.com/stateless-go/stateless/store"
 )
@@ -96,6 +110,11 @@ type Options struct {
 	// package itself keeps no per-client state.
 	AllowLogin func(r *http.Request) (ok bool, retryAfter time.Duration)
 
+	// Idempotency guards POST /session/visits and POST /token. Nil means
+	// one over the store given to New with idempotency's defaults, scoped
+	// by the request's session ID (IdempotencyScope); none without a store.
+	Idempotency *idempotency.Middleware
+
 	// Tokens, if set, adds access tokens: POST /token, GET
 	// /.well-known/jwks.json, Bearer tokens on GET /greet, and logout
 	// revoking the session's tokens (see Tokens).
@@ -130,6 +149,11 @@ func New(s store.Store, opts *Options) http.Handler {
 		// session.New fails only on bad options, and these are defaults.
 		h.sessions, _ = session.New(s, SessionOptions())
 	}
+	h.idem = opts.Idempotency
+	if h.idem == nil && s != nil {
+		// idempotency.New fails only on bad options; these are valid.
+		h.idem, _ = idempotency.New(s, &idempotency.Options{Scope: IdempotencyScope, Logger: h.log})
+	}
 	h.routes()
 	var top http.Handler = h.mux
 	if h.sessions != nil {
@@ -160,8 +184,9 @@ type handler struct {
 	readyTimeout time.Duration
 	sessions     *session.Manager // may be nil
 	allowLogin   func(*http.Request) (bool, time.Duration)
-	tokens       Tokens       // may be nil
-	top          http.Handler // mux under sessions and CSRF protection
+	tokens       Tokens                  // may be nil
+	idem         *idempotency.Middleware // may be nil
+	top          http.Handler            // mux under sessions and CSRF protection
 }
 
 // routes registers every route. The mux matches paths only; each path's
@@ -171,7 +196,7 @@ func (h *handler) routes() {
 	greet := h.greet
 	if h.tokens != nil {
 		greet = h.tokens.Authenticate(http.HandlerFunc(h.greet)).ServeHTTP
-		h.route("/token", methods{http.MethodPost: h.token})
+		h.route("/token", methods{http.MethodPost: h.once(h.token)})
 		if jwks := h.tokens.JWKS(); jwks != nil {
 			h.route("/.well-known/jwks.json", methods{http.MethodGet: jwks.ServeHTTP})
 		}
@@ -186,12 +211,36 @@ func (h *handler) routes() {
 	}
 	h.route("/session", methods{
 		http.MethodPost:   h.login,
-		http.MethodGet:    visit,
-		http.MethodHead:   h.peek,
+		http.MethodGet:    h.show,
 		http.MethodDelete: h.logout,
 	})
+	h.route("/session/visits", methods{http.MethodPost: h.once(visit)})
 
 	h.mux.Handle("/", http.HandlerFunc(notFound))
+}
+
+// once runs f under the idempotency middleware, when there is one.
+func (h *handler) once(f http.HandlerFunc) http.HandlerFunc {
+	if h.idem == nil {
+		return f
+	}
+	return h.idem.Handler(f).ServeHTTP
+}
+
+// IdempotencyScope is the Greeter's idempotency scope: the request's
+// session ID, so that one session's keys never meet another's ("" for a
+// request without a session, whose keyed POSTs answer 401 anyway). It
+// needs the session middleware in front of it. A store that cannot be read
+// reads as no session: the request then fails on the same store.
+func IdempotencyScope(r *http.Request) (string, error) {
+	s := session.From(r.Context())
+	if s == nil {
+		return "", nil
+	}
+	if live, err := s.Live(); err != nil || !live {
+		return "", nil
+	}
+	return s.ID(), nil
 }
 
 // ServeHTTP implements http.Handler.

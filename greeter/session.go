@@ -93,8 +93,8 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusCreated, sessionBody(*in.Name, 0))
 }
 
-// visit answers GET /session: the session's name and its visit count, one
-// more than on the previous call. It runs under session.Retry: if another
+// visit answers POST /session/visits: the session's name and its visit
+// count, one more than before. It runs under session.Retry: if another
 // request (on any instance) counts a visit at the same moment, this one is
 // computed again on the fresh count, so no visit is lost and every answer
 // shows its own number.
@@ -102,9 +102,9 @@ func (h *handler) visit(w http.ResponseWriter, r *http.Request) {
 	h.showSession(w, r, 1)
 }
 
-// peek answers HEAD /session like GET, without counting a visit: HEAD must
-// not change anything.
-func (h *handler) peek(w http.ResponseWriter, r *http.Request) {
+// show answers GET and HEAD /session: the session's name and visit count,
+// changing nothing.
+func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 	h.showSession(w, r, 0)
 }
 

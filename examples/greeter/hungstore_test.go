@@ -222,6 +222,8 @@ func hammerHungStore(t *testing.T, c *http.Client, base string, tokens []string)
 	st.routes = []*hungRoute{
 		{name: "GET /session", method: http.MethodGet, target: fixed("/session"), how: byHeader, token: tokenOf,
 			check: jsonError(http.StatusServiceUnavailable), limit: hungStoreLimit},
+		{name: "POST /session/visits", method: http.MethodPost, target: fixed("/session/visits"), how: byHeader, token: tokenOf,
+			check: jsonError(http.StatusServiceUnavailable), limit: hungStoreLimit},
 		{name: "POST /session", method: http.MethodPost, target: fixed("/session"), body: `{"name":"Dave"}`, how: byNone, token: noToken,
 			check: jsonError(http.StatusServiceUnavailable), limit: hungStoreLimit},
 		{name: "DELETE /session", method: http.MethodDelete, target: fixed("/session"), how: byCookie, token: tokenOf,
