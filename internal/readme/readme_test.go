@@ -148,3 +148,48 @@ func TestOwnServiceSnippet(t *testing.T) {
 		fmt.Println(logs.String())
 	}
 }
+
+// The README's access-token fragment compiles and vets inside a function
+// that gives it the variables it names.
+func TestAccessTokenSnippet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a program: not in -short")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := `package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/stateless-go/stateless/auth"
+	"github.com/stateless-go/stateless/store"
+)
+
+func main() {}
+
+func setup(ctx context.Context, st store.Store, secret []byte, mux *http.ServeMux, api http.Handler) {
+` + snippet(t, string(readme), "## Access tokens any instance can verify") + `	_ = signer
+}
+`
+	dir, err := os.MkdirTemp(root, ".readme-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vet := exec.Command("go", "vet", "./"+filepath.Base(dir))
+	vet.Dir = root
+	if out, err := vet.CombinedOutput(); err != nil {
+		t.Fatalf("the README's access-token fragment does not vet: %v\n%s\n--- program:\n%s", err, out, code)
+	}
+}
