@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 type config struct {
 	addr            string
 	storeURL        string
+	drain           time.Duration // on SIGINT/SIGTERM, how long /readyz fails before the shutdown
 	shutdownTimeout time.Duration
 	readyTimeout    time.Duration
 	logFormat       string
@@ -30,24 +30,67 @@ type config struct {
 	tokenSecret     string
 	tokenLifetime   time.Duration
 	tokenCache      int // verified-token cache entries; negative: none
+
+	// from names where each flag's value came from: "-name" for the
+	// command line, the variable's name for the environment; absent for
+	// a default. Errors name it, so the operator knows what to fix.
+	from map[string]string
 }
+
+// Every flag is also read from an environment variable: GREETER_ and the
+// flag's name in capitals with "-" as "_" (envName). -store also reads the
+// older STORE_URL.
+const envPrefix = "GREETER_"
 
 // Environment variables read when the matching flag is not given.
 const (
 	envAddr        = "GREETER_ADDR"
-	envStore       = "STORE_URL"
+	envStore       = "STORE_URL" // -store's older name, still read
+	envStoreNew    = "GREETER_STORE"
 	envLoginRate   = "GREETER_LOGIN_RATE"
 	envTrustProxy  = "GREETER_TRUST_PROXY"
 	envTokenSecret = "GREETER_TOKEN_SECRET"
+	envDrain       = "GREETER_DRAIN"
 )
+
+// envName returns the environment variable of the flag name:
+// shutdown-timeout → GREETER_SHUTDOWN_TIMEOUT.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// envNames returns the variables a flag is read from, the first one found
+// set winning: -store reads GREETER_STORE, then STORE_URL.
+func envNames(flagName string) []string {
+	if flagName == "store" {
+		return []string{envStoreNew, envStore}
+	}
+	return []string{envName(flagName)}
+}
+
+// secretFlags hold values that errors and logs never repeat: a store URL
+// may carry a password.
+var secretFlags = map[string]bool{"store": true, "token-secret": true}
 
 const usageHead = `Usage: greeter [flags]
 
 Serves the Greeter (GET /greet?name=…, POST/GET/DELETE /session, POST /token,
 /.well-known/jwks.json, /healthz, /readyz) over HTTP, backed
-by the shared store that -store names. A flag overrides its environment
-variable, which overrides the default. SIGINT or SIGTERM drains in-flight
-requests, closes the store and exits 0.
+by the shared store that -store names.
+
+Every flag can also be set by an environment variable: GREETER_ and the
+flag's name in capitals with - as _ (-shutdown-timeout: GREETER_SHUTDOWN_TIMEOUT,
+-cookie-secure: GREETER_COOKIE_SECURE=true); -store also reads STORE_URL. A
+flag overrides its variable, which overrides the default; an empty variable
+counts as unset.
+
+On SIGINT or SIGTERM the server drains: for -drain, /readyz answers 503
+{"error":"draining"} while every other route is still served (with
+Connection: close), so that load balancers take the instance out first;
+then it stops listening, lets in-flight requests finish for up to
+-shutdown-timeout, closes the store and exits 0. A second signal kills it
+at once. A signal while it is still starting (opening the store, say) ends
+it at once, with exit code 0.
 
 Logins (POST /session) are limited per client address: -login-rate at
 once, then -login-rate a minute; more answer 429 with Retry-After. The
@@ -60,25 +103,29 @@ Flags:
 // parseConfig reads args (without the program name) and the environment.
 // For -h it writes the usage to usage and returns flag.ErrHelp. Any other
 // error is one line, fit to print as is; it never holds a store URL, which
-// may carry a password.
+// may carry a password, nor the token secret.
 func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
-	cfg := config{}
+	cfg := config{from: map[string]string{}}
 	fs := flag.NewFlagSet("greeter", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by the caller, in one line
-	fs.StringVar(&cfg.addr, "addr", ":5000", "listen `address` (host:port; env "+envAddr+")")
-	fs.StringVar(&cfg.storeURL, "store", "memory://", "session store `URL` (env "+envStore+"), e.g. memory://, redis://user:pass@host:6379/0")
-	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
+	fs.StringVar(&cfg.addr, "addr", ":5000", "listen `address` (host:port)")
+	fs.StringVar(&cfg.storeURL, "store", "memory://", "session store `URL`, e.g. memory://, redis://user:pass@host:6379/0")
+	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "on SIGINT/SIGTERM, how long /readyz answers 503 while the server still serves everything else, before it stops listening; 0 skips it")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 20*time.Second, "after the drain, how long in-flight requests may take to finish; keep it above the read timeout ("+readTimeout.String()+") so that a slow upload is not cut off")
 	fs.DurationVar(&cfg.readyTimeout, "ready-timeout", 500*time.Millisecond, "how long /readyz waits for the store to answer a ping")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&cfg.sessionIdle, "session-idle", 30*time.Minute, "a session ends after this long unused")
 	fs.DurationVar(&cfg.sessionLifetime, "session-lifetime", 24*time.Hour, "a session ends this long after login, however busy")
 	fs.BoolVar(&cfg.cookieSecure, "cookie-secure", false, "mark the session cookie Secure (HTTPS only); set it behind TLS")
-	fs.IntVar(&cfg.loginRate, "login-rate", 30, "allow `N` logins a minute per client address, in bursts of up to N (env "+envLoginRate+"); 0 turns the limit off")
-	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For entry, as a trusted reverse proxy appends it (env "+envTrustProxy+"); without it the header is ignored")
-	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "`secret` (at least 32 bytes) that encrypts the token signing keys in the store; every instance needs the same (env "+envTokenSecret+", the better place for it). Empty: POST /token works only over memory://")
+	fs.IntVar(&cfg.loginRate, "login-rate", 30, "allow `N` logins a minute per client address, in bursts of up to N; 0 turns the limit off")
+	fs.BoolVar(&cfg.trustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For entry, as a trusted reverse proxy appends it; without it the header is ignored")
+	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "`secret` (at least 32 bytes) that encrypts the token signing keys in the store; every instance needs the same (the environment is the better place for it). Empty: POST /token works only over memory://")
 	fs.DurationVar(&cfg.tokenLifetime, "token-lifetime", 10*time.Minute, "how long an access token from POST /token lives")
 	fs.IntVar(&cfg.tokenCache, "token-cache", 0, "verified access tokens kept to skip verifying them again: 0 for the default (10000), -1 for none")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error (warn drops the per-request lines)")
+	fs.VisitAll(func(f *flag.Flag) {
+		f.Usage += " (env " + strings.Join(envNames(f.Name), " or ") + ")"
+	})
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -96,61 +143,120 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		}
 		return cfg, fmt.Errorf("unexpected argument %q: greeter takes flags only (see -h)", arg)
 	}
-
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if v := getenv(envAddr); v != "" && !set["addr"] {
-		cfg.addr = v
-	}
-	if v := getenv(envStore); v != "" && !set["store"] {
-		cfg.storeURL = v
-	}
-	if v := getenv(envLoginRate); v != "" && !set["login-rate"] {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			return cfg, fmt.Errorf("invalid %s %q: want a whole number of logins a minute, 0 for no limit", envLoginRate, v)
-		}
-		cfg.loginRate = n
-	}
-	if v := getenv(envTokenSecret); v != "" && !set["token-secret"] {
-		cfg.tokenSecret = v
-	}
-	if v := getenv(envTrustProxy); v != "" && !set["trust-proxy"] {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return cfg, fmt.Errorf("invalid %s %q: want true or false", envTrustProxy, v)
-		}
-		cfg.trustProxy = b
+	fs.Visit(func(f *flag.Flag) { cfg.from[f.Name] = "-" + f.Name })
+	if err := setFromEnv(fs, getenv, cfg.from); err != nil {
+		return cfg, err
 	}
 
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
-		return cfg, fmt.Errorf("invalid listen address %q (-addr or %s): want host:port, such as :5000 or 127.0.0.1:8080", cfg.addr, envAddr)
+		return cfg, fmt.Errorf("invalid listen address %q (%s): want host:port, such as :5000 or 127.0.0.1:8080", cfg.addr, cfg.source("addr"))
+	}
+	if cfg.drain < 0 {
+		return cfg, fmt.Errorf("invalid %s %v: want 0 (no drain) or more", cfg.source("drain"), cfg.drain)
 	}
 	if cfg.shutdownTimeout <= 0 {
-		return cfg, fmt.Errorf("invalid -shutdown-timeout %v: must be positive", cfg.shutdownTimeout)
+		return cfg, fmt.Errorf("invalid %s %v: must be positive", cfg.source("shutdown-timeout"), cfg.shutdownTimeout)
 	}
 	if cfg.readyTimeout <= 0 {
-		return cfg, fmt.Errorf("invalid -ready-timeout %v: must be positive", cfg.readyTimeout)
+		return cfg, fmt.Errorf("invalid %s %v: must be positive", cfg.source("ready-timeout"), cfg.readyTimeout)
 	}
 	if cfg.sessionIdle <= 0 || cfg.sessionLifetime <= 0 {
-		return cfg, fmt.Errorf("invalid -session-idle %v or -session-lifetime %v: both must be positive", cfg.sessionIdle, cfg.sessionLifetime)
+		return cfg, fmt.Errorf("invalid %s %v or %s %v: both must be positive", cfg.source("session-idle"), cfg.sessionIdle, cfg.source("session-lifetime"), cfg.sessionLifetime)
 	}
 	if cfg.tokenSecret != "" && len(cfg.tokenSecret) < 32 {
-		return cfg, fmt.Errorf("invalid token secret (-token-secret or %s): %d bytes, want at least 32", envTokenSecret, len(cfg.tokenSecret))
+		return cfg, fmt.Errorf("invalid token secret (%s): %d bytes, want at least 32", cfg.source("token-secret"), len(cfg.tokenSecret))
 	}
 	if cfg.tokenLifetime <= 0 || cfg.tokenLifetime > 24*time.Hour {
-		return cfg, fmt.Errorf("invalid -token-lifetime %v: want more than 0 and at most 24h", cfg.tokenLifetime)
+		return cfg, fmt.Errorf("invalid %s %v: want more than 0 and at most 24h", cfg.source("token-lifetime"), cfg.tokenLifetime)
 	}
 	if cfg.loginRate < 0 {
-		return cfg, fmt.Errorf("invalid login rate %d (-login-rate or %s): want logins a minute per client address, or 0 for no limit", cfg.loginRate, envLoginRate)
+		return cfg, fmt.Errorf("invalid login rate %d (%s): want logins a minute per client address, or 0 for no limit", cfg.loginRate, cfg.source("login-rate"))
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
-		return cfg, fmt.Errorf("invalid -log-format %q: want text or json", cfg.logFormat)
+		return cfg, fmt.Errorf("invalid %s %q: want text or json", cfg.source("log-format"), cfg.logFormat)
 	}
 	if strings.TrimSpace(cfg.storeURL) == "" {
-		return cfg, fmt.Errorf("empty store URL (-store or %s); want e.g. memory://", envStore)
+		return cfg, fmt.Errorf("empty store URL (%s); want e.g. memory://", cfg.source("store"))
 	}
 	return cfg, nil
+}
+
+// source names where flag name's value came from, for an error: "-name"
+// or the environment variable; for a default, the flag and its variables.
+func (c config) source(name string) string {
+	if s := c.from[name]; s != "" {
+		return s
+	}
+	return "-" + name + " or " + strings.Join(envNames(name), " or ")
+}
+
+// setFromEnv sets every flag of fs not given on the command line (those
+// in from) from its environment variable, if that is set and not empty,
+// and records the variable in from. A bad value is an error naming the
+// variable and its flag; it repeats the value only for a flag that holds
+// no secret.
+func setFromEnv(fs *flag.FlagSet, getenv func(string) string, from map[string]string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || from[f.Name] != "" {
+			return
+		}
+		var name, v string
+		for _, n := range envNames(f.Name) {
+			if v = getenv(n); v != "" {
+				name = n
+				break
+			}
+		}
+		if name == "" {
+			return
+		}
+		if f.Name == "store" {
+			if other := getenv(envStore); name != envStore && other != "" && other != v {
+				err = fmt.Errorf("%s and %s are both set, to different store URLs: set only one", name, envStore)
+				return
+			}
+		}
+		if !isString(f) {
+			v = strings.TrimSpace(v) // "8 " from a YAML file is 8; a string keeps its spaces
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			shown := ""
+			if !secretFlags[f.Name] {
+				shown = fmt.Sprintf(" %q", v)
+			}
+			err = fmt.Errorf("invalid %s%s (environment variable of -%s): %s", name, shown, f.Name, want(f, e))
+			return
+		}
+		from[f.Name] = name
+	})
+	return err
+}
+
+// isString reports whether f holds a plain string.
+func isString(f *flag.Flag) bool {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	_, ok = g.Get().(string)
+	return ok
+}
+
+// want says what value f takes, for the error of a value it refused with
+// err.
+func want(f *flag.Flag, err error) string {
+	if g, ok := f.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case bool:
+			return "want true or false"
+		case int:
+			return "want a whole number"
+		case time.Duration:
+			return "want a duration such as 5s, 1m30s or 0s"
+		}
+	}
+	return err.Error()
 }
 
 // newLogger writes cfg's format and level to w.

@@ -7,11 +7,16 @@
 //	go run ./examples/greeter -addr 127.0.0.1:5000
 //	curl 'http://127.0.0.1:5000/greet?name=Alice'
 //
-// Flags (a flag overrides its environment variable):
+// Flags (each also read from an environment variable, GREETER_ and the
+// flag's name in capitals with "-" as "_"; a flag overrides its variable):
 //
 //	-addr               listen address, default ":5000" (env GREETER_ADDR)
-//	-store              store URL, default "memory://" (env STORE_URL)
-//	-shutdown-timeout   drain time on SIGINT/SIGTERM, default 10s
+//	-store              store URL, default "memory://" (env GREETER_STORE,
+//	                    or the older STORE_URL)
+//	-drain              on SIGINT/SIGTERM, how long /readyz answers 503
+//	                    before the shutdown, default 5s; 0 skips it
+//	-shutdown-timeout   then how long in-flight requests may take, default
+//	                    20s (above the 10s read timeout)
 //	-ready-timeout      store ping timeout behind /readyz, default 500ms
 //	-session-idle       a session ends after this long unused, default 30m
 //	-session-lifetime   a session ends this long after login, default 24h
@@ -20,9 +25,28 @@
 //	                    (env GREETER_LOGIN_RATE); 0 turns the limit off
 //	-trust-proxy        take the client address from X-Forwarded-For
 //	                    (env GREETER_TRUST_PROXY, true or false)
+//	-token-secret       encrypts the token signing keys in a shared store
+//	                    (env GREETER_TOKEN_SECRET, the better place for it)
+//	-token-lifetime     how long an access token lives, default 10m
+//	-token-cache        verified access tokens kept, 0 default, -1 none
 //	-log-format         text or json, default text
 //	-log-level          debug, info, warn or error, default info; at warn
 //	                    and above the per-request lines are dropped
+//
+// A bad environment value is reported like a bad flag, naming the
+// variable; the values of -store and -token-secret are never repeated.
+//
+// Shutdown: on the first SIGINT or SIGTERM the server drains. For -drain,
+// GET /readyz answers 503 {"error":"draining"} while every other route is
+// still served, each response asking its client to close the connection,
+// so that load balancers polling /readyz (and Kubernetes, which stops
+// routing to a terminating pod only after a while) take the instance out
+// before it stops listening. Then it stops accepting connections, lets
+// the requests in flight finish for up to -shutdown-timeout, closes the
+// store and exits 0. A second signal kills the process at once. A signal
+// that arrives while the server is still starting (opening the store or
+// setting up the token keys, against a store that may not answer) ends it
+// at once with exit code 0, and no error about the store.
 //
 // Logins are limited per client address: POST /session may succeed
 // -login-rate times at once, then -login-rate times a minute (a token
@@ -43,18 +67,16 @@
 // the remote address is used. Behind such a proxy without -trust-proxy,
 // all clients share the proxy's allowance.
 //
-// Exit codes: 0 after a clean shutdown, and for -h (which prints the usage
-// on stdout); 2 for a bad flag, environment value or store URL, reported in
-// one line on stderr; 1 when serving fails (the address is taken, say) or
-// the shutdown could not drain every request in time.
+// Exit codes: 0 after a clean shutdown or a start-up cut short by a
+// signal, and for -h (which prints the usage on stdout); 2 for a bad flag,
+// environment value or store URL, reported in one line on stderr; 1 when
+// serving fails (the address is taken, say) or the shutdown could not
+// drain every request in time.
 //
 // Logs go to stderr: a start-up line with the bound address and the store
 // URL with its password redacted, then one line per request with its
 // method, path (never the query string), status, bytes and duration. No
 // headers, cookies or tokens are logged.
-//
-// A first SIGINT or SIGTERM starts the graceful shutdown; a second one kills
-// the process at once.
 package main
 
 import (
@@ -87,19 +109,36 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
+		sig := <-sigs
 		// After the first signal, restore the default handling so that a
-		// second one ends a shutdown that takes too long.
-		<-ctx.Done()
-		stop()
+		// second one ends a drain or a shutdown that takes too long.
+		signal.Stop(sigs)
+		cancel(stopSignal{sig})
 	}()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
+// stopSignal is the cause main gives ctx when a signal stops the server.
+// Only then does run drain first: an orchestrator's SIGTERM means load
+// balancers may still send requests, while a context cancelled otherwise
+// (a test's) stops at once.
+type stopSignal struct{ sig os.Signal }
+
+func (s stopSignal) Error() string { return s.sig.String() + " signal received" }
+
+// stoppedBySignal reports whether ctx ended because of a stopSignal.
+func stoppedBySignal(ctx context.Context) bool {
+	var s stopSignal
+	return errors.As(context.Cause(ctx), &s)
+}
+
 // run is the whole program: it serves until ctx is done, then shuts down
-// gracefully, and returns the exit code. Usage goes to stdout, logs and
-// errors to stderr.
+// gracefully (draining first when a signal ended ctx), and returns the exit
+// code. Usage goes to stdout, logs and errors to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	return runWith(ctx, args, getenv, stdout, stderr, hooks{})
 }
@@ -111,6 +150,9 @@ type hooks struct {
 	listening func(net.Addr)
 	// wrap, if set, wraps the Greeter handler (a test adds a slow route).
 	wrap func(http.Handler) http.Handler
+	// drainEnd, if set, ends the drain when it is closed, before -drain
+	// has passed (a test's drain lasts exactly as long as it needs).
+	drainEnd <-chan struct{}
 }
 
 func runWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, hk hooks) int {
@@ -124,12 +166,34 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	log := newLogger(cfg, stderr)
 	routeRedisLogs(log, cfg.storeURL)
+	if cfg.shutdownTimeout <= readTimeout {
+		log.Warn("-shutdown-timeout is not above the read timeout: a slow upload in flight at the shutdown may be cut off",
+			"shutdown_timeout", cfg.shutdownTimeout, "read_timeout", readTimeout)
+	}
+	// Start-up waits on the store; a signal meanwhile ends it at once, not
+	// as a failure of the store.
+	interrupted := func(during string) int {
+		log.Info("start-up interrupted; exiting", "during", during, "cause", context.Cause(ctx).Error())
+		return 0
+	}
 
-	st, err := store.Open(ctx, cfg.storeURL)
+	log.Debug("opening the store", "store", store.RedactURL(cfg.storeURL))
+	st, err := unlessStopped(ctx, func() (store.Store, error) { return store.Open(ctx, cfg.storeURL) },
+		func(st store.Store, err error) {
+			if err == nil {
+				st.Close()
+			}
+		})
+	if ctx.Err() != nil {
+		if err == nil {
+			st.Close()
+		}
+		return interrupted("opening the store") // errLeftRunning: the step closes what it opens
+	}
 	if err != nil {
 		// store.Open never puts the password in its errors; scrub anyway,
 		// since a third-party adapter might.
-		fmt.Fprintf(stderr, "greeter: store URL (-store or %s): %s\n", envStore, scrub(err.Error(), cfg.storeURL))
+		fmt.Fprintf(stderr, "greeter: store URL (%s): %s\n", cfg.source("store"), scrub(err.Error(), cfg.storeURL))
 		return 2
 	}
 	closeStore := func() int {
@@ -152,7 +216,24 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return 2
 	}
 	gopts := &greeter.Options{Logger: log, ReadyTimeout: cfg.readyTimeout, Sessions: sessions}
-	toks, err := newTokens(ctx, st, cfg.tokenSecret, cfg.tokenLifetime, cfg.tokenCache, log)
+	log.Debug("setting up access tokens")
+	toks, err := unlessStopped(ctx, func() (*tokens, error) {
+		return newTokens(ctx, st, cfg.tokenSecret, cfg.tokenLifetime, cfg.tokenCache, log)
+	}, func(toks *tokens, err error) {
+		if err == nil {
+			toks.Close() // before the store: their refreshes use it
+		}
+		closeStore()
+	})
+	if ctx.Err() != nil {
+		if !errors.Is(err, errLeftRunning) { // else the step closes the store when it ends
+			if err == nil {
+				toks.Close()
+			}
+			closeStore()
+		}
+		return interrupted("setting up access tokens")
+	}
 	switch {
 	case errors.Is(err, errNoTokenSecret):
 		log.Warn("access tokens are off: a shared store needs -token-secret (or " + envTokenSecret + ") set alike on every instance")
@@ -175,8 +256,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	if hk.wrap != nil {
 		h = hk.wrap(h)
 	}
+	dr := &drainer{next: h}
 	srv := &http.Server{
-		Handler:           accessLog(log, h),
+		Handler:           accessLog(log, dr),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      max(writeTimeout, cfg.readyTimeout+5*time.Second),
@@ -185,6 +267,10 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	if ctx.Err() != nil {
+		closeStore()
+		return interrupted("starting")
+	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "greeter: %v\n", err)
@@ -192,7 +278,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return 1
 	}
 	log.Info("greeter listening", "addr", ln.Addr().String(), "store", store.RedactURL(cfg.storeURL),
-		"login_rate", cfg.loginRate, "trust_proxy", cfg.trustProxy)
+		"login_rate", cfg.loginRate, "trust_proxy", cfg.trustProxy, "drain", cfg.drain, "shutdown_timeout", cfg.shutdownTimeout)
 	if hk.listening != nil {
 		hk.listening(ln.Addr())
 	}
@@ -209,7 +295,24 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	case <-ctx.Done():
 	}
 
-	log.Info("shutting down: draining in-flight requests", "timeout", cfg.shutdownTimeout)
+	if cfg.drain > 0 && stoppedBySignal(ctx) {
+		dr.start()
+		log.Info("draining: /readyz answers 503, every other route is still served; a second signal stops at once",
+			"drain", cfg.drain, "cause", context.Cause(ctx).Error())
+		t := time.NewTimer(cfg.drain)
+		select {
+		case <-t.C:
+		case <-hk.drainEnd:
+			t.Stop()
+		case err := <-served:
+			t.Stop()
+			log.Error("serving failed", "error", err)
+			closeStore()
+			return 1
+		}
+	}
+
+	log.Info("shutting down: no new connections, finishing the requests in flight", "timeout", cfg.shutdownTimeout)
 	code := 0
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
