@@ -164,9 +164,10 @@ type NonBlocking interface {
 type CompareAndDeleter interface {
 	Store
 	// CompareAndDelete removes the live record under key only if its
-	// version is version. It answers ErrConflict if the version differs
-	// (the record is left as it was) and ErrNotFound if no live record is
-	// there; like Replace, racing a Delete it may answer either.
+	// version is version. It answers ErrConflict if the record holds
+	// another version (it is left as it was) and ErrNotFound if no live
+	// record is there. Of concurrent CompareAndDeletes of one record with
+	// its version, exactly one succeeds and the others answer ErrNotFound.
 	CompareAndDelete(ctx context.Context, key string, version uint64) error
 }
 

@@ -2,12 +2,15 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/jackc/pgx/v5"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
@@ -44,28 +47,81 @@ func startPostgres(t testing.TB) (string, error) {
 		return "", err
 	}
 	c, err := startContainer(t, "postgres", "TEST_POSTGRES_IMAGE", "postgres:17", func(ctx context.Context, image string) (*tcpostgres.PostgresContainer, error) {
-		return tcpostgres.Run(ctx, image,
-			tcpostgres.WithDatabase("stateless"),
-			tcpostgres.WithUsername("stateless"),
-			tcpostgres.WithPassword("stateless"),
-			// The module waits for nothing; during initdb the server listens
-			// on its socket only, so the TCP port opens with the real server.
-			testcontainers.WithWaitStrategy(wait.ForListeningPort("5432/tcp").WithStartupTimeout(2*time.Minute)),
-		)
+		return runPostgres(ctx, func() (*tcpostgres.PostgresContainer, error) {
+			return tcpostgres.Run(ctx, image,
+				tcpostgres.WithDatabase("stateless"),
+				tcpostgres.WithUsername("stateless"),
+				tcpostgres.WithPassword("stateless"),
+				// The module waits for nothing; during initdb the server listens
+				// on its socket only, so the TCP port opens with the real server.
+				testcontainers.WithWaitStrategy(wait.ForListeningPort("5432/tcp").WithStartupTimeout(2*time.Minute)),
+			)
+		})
 	})
 	if err != nil {
 		return "", err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	url, err := c.ConnectionString(ctx, "sslmode=disable")
+	url, err := postgresAddress(ctx, c)
 	if err != nil {
-		return "", fmt.Errorf("postgres container address: %w", err)
+		return "", err
 	}
 	if err := waitPostgres(ctx, url); err != nil {
 		return "", err
 	}
 	return url, nil
+}
+
+// portClashAttempts is how many containers runPostgres starts, at most,
+// when the engine cannot publish the host port it picked.
+const portClashAttempts = 3
+
+// runPostgres calls run, which starts a container, and calls it again, with
+// a fresh container, when the start failed because the engine could not
+// bind the host port it picked for 5432/tcp: the engine takes ports from
+// the kernel's ephemeral range (32768 and up), where any process's
+// listeners and outgoing connections may hold one at that moment (other
+// test binaries running alongside hold many). The failed container is
+// removed.
+func runPostgres(ctx context.Context, run func() (*tcpostgres.PostgresContainer, error)) (*tcpostgres.PostgresContainer, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := run()
+		if err == nil || attempt == portClashAttempts || ctx.Err() != nil || !strings.Contains(err.Error(), "address already in use") {
+			return c, err
+		}
+		if c != nil {
+			if terr := testcontainers.TerminateContainer(c); terr != nil {
+				return c, errors.Join(err, terr)
+			}
+		}
+	}
+}
+
+// postgresAddress returns the container's URL. When the engine's inspect
+// data lacks the mapped port (testcontainers then says port "5432/tcp" not
+// found, as a run once did), it asks again until ctx ends; and since a
+// container that has stopped has no ports at all, it reports one as
+// stopped, with its exit status, rather than as a missing port.
+func postgresAddress(ctx context.Context, c *tcpostgres.PostgresContainer) (string, error) {
+	for {
+		url, err := c.ConnectionString(ctx, "sslmode=disable")
+		if err == nil {
+			return url, nil
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("postgres container address: %w", err)
+		}
+		if st, serr := c.State(ctx); serr == nil && !st.Running {
+			return "", fmt.Errorf("postgres container address: %w: the container is %s (exit code %d, OOM-killed %v, error %q)",
+				err, st.Status, st.ExitCode, st.OOMKilled, st.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("postgres container address: %w (still, when giving up: %w)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // waitPostgres retries a first connection: the port opens a moment before

@@ -14,13 +14,9 @@ import (
 )
 
 // Replace calls that arrive while others are in flight are sent together,
-// as one statement: one round trip and one commit (one WAL flush) for the
-// lot. This is group commit done by the client. A Replace that finds no
-// batch in flight runs at once, alone, so a quiet store pays nothing for
-// it; only callers that would otherwise queue for a connection wait for
-// the batch ahead of them to finish. Each caller still gets its own
-// outcome, after its change is committed: batching changes neither the
-// contract nor durability.
+// as one statement: group commit done by the client. The package
+// documentation (doc.go, "Batching") says what callers see, and holds the
+// limits below; this file is how.
 //
 // Batches lock their rows in key order (replaceBatch's FOR UPDATE under
 // ORDER BY) before updating any, so two batches, from this process or
@@ -29,9 +25,8 @@ import (
 // rejects (nothing of it was written) is run again one call at a time, so
 // one bad call cannot fail its neighbours.
 
-// Batch limits: a batch carries at most maxBatch calls and, past its first
-// call, at most maxBatchBytes of values; a value of batchAloneSize or more
-// always runs alone.
+// Batch limits, explained in doc.go (which states their values: a test
+// holds the two to each other).
 const (
 	maxBatch       = 64
 	maxBatchBytes  = 1 << 20
@@ -63,14 +58,6 @@ func (s *Store) initBatcher(pool *pgxpool.Pool) {
 	}
 }
 
-// batchReplace runs c and returns its outcome.
-func (s *Store) batchReplace(c *replaceCall) (int32, error) {
-	if err := s.batch.Do(c); err != nil {
-		return 0, err
-	}
-	return c.Op.outcome, c.Op.err
-}
-
 // sameKey reports whether c's key is already in calls: a key goes in a
 // batch at most once (a later call on it waits for the next batch).
 func sameKey(calls []*replaceCall, c *replaceCall) bool {
@@ -88,7 +75,6 @@ func (s *Store) runBatch(calls []*replaceCall) {
 		s.replaceOne(calls[0])
 		return
 	}
-	s.batchesRun.Add(1)
 	ctx, stop := batch.Join(calls)
 	defer stop()
 
@@ -164,10 +150,10 @@ func (s *Store) replaceOne(c *replaceCall) {
 	}
 }
 
-// batchLimit is how many Replace batches may be in flight at once: half
-// the pool's connections (at least one), so that Gets and Touches always
-// find connections too, and so that under load calls gather into batches
-// instead of each taking a connection of its own.
+// batchLimit is how many Replace batches may be in flight at once: the
+// batch slots of doc.go's Batching section. Fewer slots than connections
+// leave connections to the other operations, and make calls under load
+// gather into batches instead of each taking a connection of its own.
 func batchLimit(pool *pgxpool.Pool) int {
 	return max(1, int(pool.Config().MaxConns)/2)
 }

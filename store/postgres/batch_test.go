@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stateless-go/stateless/internal/testenv"
@@ -73,8 +74,8 @@ func TestReplaceBatchOutcomes(t *testing.T) {
 			}
 		}
 	}
-	if b, f := postgres.BatchStats(s); b != 1 || f != 0 {
-		t.Errorf("batch stats: %d batches, %d fallbacks; want 1, 0", b, f)
+	if f := s.Stats().BatchFallbacks; f != 0 {
+		t.Errorf("%d batches refused by the server, want 0", f)
 	}
 }
 
@@ -100,7 +101,7 @@ func TestReplaceBatchFallback(t *testing.T) {
 	if rec, err := s.Get(ctx, "a"); err != nil || string(rec.Value) != "A" || rec.Version != 11 {
 		t.Errorf("a: %q v%d, %v; want A v11", rec.Value, rec.Version, err)
 	}
-	if _, f := postgres.BatchStats(s); f != 1 {
+	if f := s.Stats().BatchFallbacks; f != 1 {
 		t.Errorf("%d fallbacks, want 1", f)
 	}
 }
@@ -115,13 +116,40 @@ func TestReplaceBatchesUnderLoad(t *testing.T) {
 		t.Fatalf("batch limit over a 2-connection pool is %d, want 1", l)
 	}
 	done := hammer(t, []*postgres.Store{s}, 8, 32, 2*time.Second)
-	b, f := postgres.BatchStats(s)
-	t.Logf("%d increments, %d batches, %d fallbacks", done, b, f)
-	if b == 0 {
+	st := s.Stats()
+	t.Logf("%d increments, %d batches of %d calls in all, %d fallbacks", done, st.Batches, st.BatchedCalls, st.BatchFallbacks)
+	if st.Batches == 0 {
 		t.Error("32 goroutines on one batch slot made no batch")
 	}
-	if f != 0 {
-		t.Errorf("%d batches refused by the server", f)
+	if st.BatchedCalls < 2*st.Batches {
+		t.Errorf("%d batches carried %d calls; a batch has at least 2", st.Batches, st.BatchedCalls)
+	}
+	if st.BatchFallbacks != 0 {
+		t.Errorf("%d batches refused by the server", st.BatchFallbacks)
+	}
+	if st.Queued != 0 {
+		t.Errorf("%d calls still queued after every caller returned", st.Queued)
+	}
+}
+
+// TestBatchingOff: with batching=false in the URL, the calls that would
+// have queued for one batch slot each go alone, and the counters come out
+// exact all the same.
+func TestBatchingOff(t *testing.T) {
+	url := withParams(testenv.PostgresURL(t), "table="+testSchema(t)+".sessions", "pool_max_conns=2", "reap_interval=off", "batching=false")
+	s, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	done := hammer(t, []*postgres.Store{s}, 8, 32, time.Second)
+	st := s.Stats()
+	t.Logf("%d increments in %d Replaces, unbatched", done, st.Replaces)
+	if st.Batches != 0 || st.BatchedCalls != 0 {
+		t.Errorf("batching off, yet %d batches of %d calls", st.Batches, st.BatchedCalls)
+	}
+	if st.Replaces < uint64(done) {
+		t.Errorf("%d Replaces counted, fewer than the %d increments acknowledged", st.Replaces, done)
 	}
 }
 
@@ -135,12 +163,12 @@ func TestReplaceBatchesDoNotDeadlock(t *testing.T) {
 	a := newStoreOnPool(t, smallPool(t, 4), table)
 	b := newStoreOnPool(t, smallPool(t, 4), table)
 	hammer(t, []*postgres.Store{a, b}, 6, 24, 3*time.Second)
-	var batches int64
+	var batches uint64
 	for _, s := range []*postgres.Store{a, b} {
-		n, f := postgres.BatchStats(s)
-		batches += n
-		if f != 0 {
-			t.Errorf("%d batches refused by the server (deadlock?)", f)
+		st := s.Stats()
+		batches += st.Batches
+		if st.BatchFallbacks != 0 {
+			t.Errorf("%d batches refused by the server (deadlock?)", st.BatchFallbacks)
 		}
 	}
 	if batches == 0 {
@@ -150,22 +178,24 @@ func TestReplaceBatchesDoNotDeadlock(t *testing.T) {
 
 // TestReplaceQueuedCallHonoursContext: a call waiting for a batch slot
 // returns its context's error when the context ends, and leaves the queue.
+// The one batch slot is taken by a Replace that waits for a row lock
+// another transaction holds, so the call queues behind it for real.
 func TestReplaceQueuedCallHonoursContext(t *testing.T) {
-	s := newStore(t, nil)
-	v, err := s.Create(t.Context(), "k", []byte("v"), time.Hour)
+	ctx := t.Context()
+	s := newStoreOnPool(t, smallPool(t, 2), testSchema(t)+".sessions") // one batch slot
+	v, err := s.Create(ctx, "k", []byte("v"), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending, release := postgres.HoldBatchSlots(s)
-	ctx, cancel := context.WithCancel(t.Context())
+	release := occupyBatchSlot(t, s)
+
+	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := s.Replace(ctx, "k", []byte("w"), time.Hour, v)
+		_, err := s.Replace(cctx, "k", []byte("w"), time.Hour, v)
 		errc <- err
 	}()
-	for pending() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, s, 1)
 	cancel()
 	select {
 	case err := <-errc:
@@ -175,13 +205,109 @@ func TestReplaceQueuedCallHonoursContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("queued Replace did not return after its context was cancelled")
 	}
-	if n := pending(); n != 0 {
+	if n := s.Stats().Queued; n != 0 {
 		t.Errorf("%d calls still queued", n)
 	}
 	release()
-	// The slots work again, and the cancelled call wrote nothing.
-	if _, err := s.Replace(t.Context(), "k", []byte("x"), time.Hour, v); err != nil {
+	// The slot works again, and the cancelled call wrote nothing.
+	if _, err := s.Replace(ctx, "k", []byte("x"), time.Hour, v); err != nil {
 		t.Errorf("Replace after release: %v", err)
+	}
+}
+
+// occupyBatchSlot takes the one batch slot of s (a store over a pool of
+// two connections) with a Replace of a key of its own that waits for a row
+// lock held by another transaction, so that the next Replace calls queue.
+// release lets the lock go and waits for that Replace, which must succeed.
+func occupyBatchSlot(t *testing.T, s *postgres.Store) (release func()) {
+	t.Helper()
+	ctx := t.Context()
+	v, err := s.Create(ctx, "slot-holder", []byte("h"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, pid := lockRows(t, s, "slot-holder")
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Replace(ctx, "slot-holder", []byte("H"), time.Hour, v)
+		done <- err
+	}()
+	waitBlocked(t, pid, 1)
+	return func() {
+		t.Helper()
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("the Replace that held the batch slot: %v", err)
+		}
+	}
+}
+
+// lockRows locks the rows of keys in s's table in a transaction of its
+// own, rolled back when the test ends, and returns it with its backend's
+// pid.
+func lockRows(t *testing.T, s *postgres.Store, keys ...string) (pgx.Tx, int) {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := testPool(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(context.Background()) })
+	var pid int
+	if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	bkeys := make([][]byte, len(keys))
+	for i, k := range keys {
+		bkeys[i] = []byte(k)
+	}
+	tag, err := tx.Exec(ctx, "SELECT 1 FROM "+s.Table()+" WHERE key = ANY ($1) FOR UPDATE", bkeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag.RowsAffected() != int64(len(keys)) {
+		t.Fatalf("locked %d rows, want %d", tag.RowsAffected(), len(keys))
+	}
+	return tx, pid
+}
+
+// waitBlocked waits until n backends wait for a lock that the backend pid
+// holds.
+func waitBlocked(t *testing.T, pid, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var got int
+		err := testPool(t).QueryRow(t.Context(),
+			`SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY (pg_blocking_pids(pid))`, pid).Scan(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d backends wait for the locks of backend %d, want %d", got, pid, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// waitQueued waits until n Replace calls of s wait for a batch slot.
+func waitQueued(t *testing.T, s *postgres.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got := s.Stats().Queued
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls queued, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -295,64 +421,63 @@ func put64(n uint64) []byte {
 }
 
 // TestBatchedCallLeavesAtItsDeadline: a batch waits for a row lock that
-// another transaction holds; the call in it with a short deadline returns
-// at that deadline, and the call without one gets its outcome once the
-// lock is released.
+// another transaction holds; the call in it with a deadline returns at that
+// deadline, and the call without one gets its outcome once the lock is
+// released.
 func TestBatchedCallLeavesAtItsDeadline(t *testing.T) {
 	ctx := t.Context()
 	s := newStoreOnPool(t, smallPool(t, 2), testSchema(t)+".sessions") // one batch slot
 	va, _ := s.Create(ctx, "a", []byte("a"), time.Hour)
 	vb, _ := s.Create(ctx, "b", []byte("b"), time.Hour)
+	tx, pid := lockRows(t, s, "b")
+	release := occupyBatchSlot(t, s)
 
-	tx, err := testPool(t).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, "SELECT 1 FROM "+s.Table()+" WHERE key = $1 FOR UPDATE", []byte("b")); err != nil {
-		t.Fatal(err)
-	}
-
-	pending, release := postgres.HoldBatchSlots(s)
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// Long enough for the calls to queue and their batch to start, all of
+	// which is checked to happen before it.
+	const deadline = time.Second
+	start := time.Now()
+	short, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	var (
 		wg           sync.WaitGroup
 		errA, errB   error
 		tookA        time.Duration
-		start        = time.Now()
+		aDone        = make(chan struct{})
 		replacedB    uint64
 		lockReleased atomic.Bool
 	)
 	wg.Go(func() {
+		defer close(aDone)
 		_, errA = s.Replace(short, "a", []byte("A"), time.Hour, va)
 		tookA = time.Since(start)
 	})
-	for pending() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, s, 1)
 	wg.Go(func() {
 		replacedB, errB = s.Replace(ctx, "b", []byte("B"), time.Hour, vb)
 		if !lockReleased.Load() {
 			t.Error("Replace of b returned while its row was still locked")
 		}
 	})
-	for pending() != 2 {
-		time.Sleep(time.Millisecond)
+	waitQueued(t, s, 2)
+	release()              // the slot passes to a, which leads a batch of a and b
+	waitBlocked(t, pid, 1) // that batch waits for b's lock
+	if st := s.Stats(); st.Batches != 1 || st.BatchedCalls != 2 {
+		t.Fatalf("%d batches of %d calls, want 1 of 2 (a and b together)", st.Batches, st.BatchedCalls)
 	}
-	release() // one batch of a and b, which waits for b's lock
-	time.Sleep(time.Second)
+	if since := time.Since(start); since >= deadline {
+		t.Fatalf("the batch started %v after a's call, after a's deadline: the test machine is too slow for this test's timing", since)
+	}
+	<-aDone
 	lockReleased.Store(true)
-	tx.Rollback(ctx)
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
 	wg.Wait()
 
-	if !errors.Is(errA, context.DeadlineExceeded) || tookA > 900*time.Millisecond {
-		t.Errorf("Replace of a: %v after %v; want DeadlineExceeded at about 300ms, while its batch waited", errA, tookA)
+	if !errors.Is(errA, context.DeadlineExceeded) || tookA > deadline+600*time.Millisecond {
+		t.Errorf("Replace of a: %v after %v; want DeadlineExceeded at about %v, while its batch waited", errA, tookA, deadline)
 	}
 	if errB != nil || replacedB == 0 {
 		t.Errorf("Replace of b after the lock was released: %d, %v", replacedB, errB)
-	}
-	if b, _ := postgres.BatchStats(s); b != 1 {
-		t.Errorf("%d batches, want 1 (a and b together)", b)
 	}
 }

@@ -61,23 +61,29 @@ func BenchmarkStore(b *testing.B) {
 	})
 	// Many callers at once, each on a key of its own, as a loaded service
 	// makes them: here concurrent calls share batches.
-	b.Run("ReplaceParallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetParallelism(parallelCallers)
-		var next atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			key := "parallel-" + strconv.FormatInt(next.Add(1), 10)
-			v, err := s.Create(ctx, key, benchValue, time.Hour)
-			if err != nil {
+	b.Run("ReplaceParallel", func(b *testing.B) { replaceParallel(b, s) })
+	// The same with batching off: every Replace alone, as raw pgx does.
+	unbatched := newStore(b, &postgres.Options{ReapInterval: -1, DisableBatching: true})
+	b.Run("ReplaceParallelUnbatched", func(b *testing.B) { replaceParallel(b, unbatched) })
+}
+
+func replaceParallel(b *testing.B, s *postgres.Store) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.SetParallelism(parallelCallers)
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		key := "parallel-" + strconv.FormatInt(next.Add(1), 10)
+		v, err := s.Create(ctx, key, benchValue, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for pb.Next() {
+			if v, err = s.Replace(ctx, key, benchValue, time.Hour, v); err != nil {
 				b.Fatal(err)
 			}
-			for pb.Next() {
-				if v, err = s.Replace(ctx, key, benchValue, time.Hour, v); err != nil {
-					b.Fatal(err)
-				}
-			}
-			s.Delete(ctx, key)
-		})
+		}
+		s.Delete(ctx, key)
 	})
 }
 

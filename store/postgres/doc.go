@@ -1,7 +1,8 @@
 // Package postgres is the Postgres Store, over pgx/v5's pgxpool. It
 // registers itself for "postgres://" and "postgresql://" URLs with
 // store.Open, and owns its table: it creates it on first use and deletes
-// expired rows in the background.
+// expired rows in the background. Beyond store.Store it offers
+// store.StatsReporter and store.CompareAndDeleter.
 //
 // Postgres is the store for sessions that must survive a restart of the
 // store: every successful write is a committed transaction. It needs
@@ -67,23 +68,57 @@
 // (store.ErrExists) atomically; Replace is a compare-and-swap UPDATE … WHERE
 // key, version and liveness match, which in the same statement, only when
 // the update missed, looks whether a live row exists, to tell
-// store.ErrConflict from store.ErrNotFound; Touch updates expires_at alone;
-// Delete deletes.
+// store.ErrConflict from store.ErrNotFound; CompareAndDelete is the same
+// with a DELETE; Touch updates expires_at alone; Delete deletes. Neither
+// Replace nor CompareAndDelete ever writes over another writer's change;
+// their methods say how they answer when they race one.
 //
-// Replace calls that arrive while others are in flight share a statement
-// (group commit by the client): a call that finds a free batch slot (half
-// the pool's connections, at least one) runs at once, alone; calls that
-// find every slot busy queue, and the next batch takes up to 64 of them (at
-// most 1 MiB of values; a value of 64 KiB or more always runs alone) in one
-// round trip and one commit. Each call still gets its own outcome, after its
-// change is committed. A call whose context ends while it waits in the
-// queue leaves it unsent; one whose context ends while its batch is in
-// flight returns at once with the context's error, its outcome unknown, as
-// for any statement cancelled in flight. A batch takes its row locks in key
-// order, so batches from any number of instances never deadlock; a batch
-// the server refuses (a plain ERROR, after which nothing was written) is run
-// again one call at a time. Under load this cuts round trips and WAL
-// flushes per Replace several-fold; a quiet store sees no change.
+// # Batching
+//
+// Replace calls that arrive while others are in flight share one
+// statement: one round trip and one commit (one WAL flush) for the lot,
+// which is group commit done by the client. A call that finds a free batch
+// slot runs at once, alone, so a quiet store sees no change; calls that
+// find every slot busy queue, and the next batch takes them oldest first,
+// one call per key, within these limits (constants in batch.go):
+//
+//	maxBatch = 64 calls in one batch
+//	maxBatchBytes = 1 MiB of values in one batch, past its first call
+//	batchAloneSize = 64 KiB: a value this large or larger always goes alone
+//
+// Half the pool's connections (at least one) are batch slots, so the other
+// operations always find connections. Each call still gets its own answer,
+// the one it would get alone, after its change is committed: batching
+// changes neither the contract nor durability. A call whose context ends
+// while it waits in the queue leaves it unsent; one whose context ends
+// while its batch is in flight returns at once with the context's error,
+// its outcome unknown, as for any statement cancelled in flight. A batch
+// takes its row locks in key order, so batches from any number of
+// instances never deadlock; a batch the server refuses (a plain ERROR,
+// after which nothing was written) runs again one call at a time.
+//
+// Batching is on by default. It helps when many Replaces run at once:
+// under load it cuts round trips and WAL flushes per Replace several-fold.
+// Its costs: a call that queues waits for the batch ahead of it, and a
+// batch waits for its slowest row (a row that another transaction holds
+// locked holds up every call in the batch). Options.DisableBatching (URL:
+// batching=false) sends every Replace alone, on any free connection of the
+// pool as the other operations do: for a pool large enough for the
+// Replaces that run at once, commits made cheap (synchronous_commit=off,
+// below), or rows that other transactions lock.
+//
+// # Stats
+//
+// Stats (store.StatsReporter) reports the calls per operation and Errors
+// (CompareAndDelete counts as a Delete); Batches and BatchedCalls (Replace
+// statements that carried more than one call, and their calls),
+// BatchFallbacks (batches the server refused, whose calls then ran one by
+// one) and Queued (Replaces waiting for a batch slot); Reaps (reaping
+// statements run, by Reap or the background reaper); and from the pool
+// (pgxpool.Pool.Stat) Conns, IdleConns and InFlight (its total, idle and
+// acquired connections), which count every user of the pool, the
+// application's own queries too when it shares the pool it gave New.
+// Entries, Bytes and Evictions stay 0.
 //
 // # Availability
 //

@@ -10,17 +10,6 @@ import (
 // Interval is interval, the ttl sent to the server.
 var Interval = interval
 
-// ReapBatches returns how many reaping statements s has run, by Reap or
-// by its background reaper.
-func ReapBatches(s *Store) int64 { return s.reapBatches.Load() }
-
-// BatchStats returns how many Replace statements carried more than one
-// call, and how many of those the server refused so that their calls ran
-// one by one.
-func BatchStats(s *Store) (batches, fallbacks int64) {
-	return s.batchesRun.Load(), s.batchFallbacks.Load()
-}
-
 // BatchLimit returns how many Replace batches s runs at once.
 func BatchLimit(s *Store) int { return s.batch.Limit }
 
@@ -33,9 +22,10 @@ type BatchCall struct {
 	NewVersion uint64
 }
 
-// RunBatch sends calls as one batch, as the batcher would, and returns
-// each call's outcome code (0 not found, 1 replaced, 2 conflict) or the
-// batch's error.
+// RunBatch sends calls as one batch statement, as the batcher would, and
+// returns each call's outcome code (0 not found, 1 replaced, 2 conflict)
+// or the batch's error. It bypasses the batcher: Stats counts neither the
+// batch nor its calls, only a fallback.
 func RunBatch(ctx context.Context, s *Store, calls []BatchCall) ([]int32, error) {
 	cs := make([]*replaceCall, len(calls))
 	for i, c := range calls {
@@ -57,15 +47,4 @@ func RunBatch(ctx context.Context, s *Store, calls []BatchCall) ([]int32, error)
 // as a statement the server refuses would.
 func BreakBatchStatement(s *Store) {
 	s.sql.replaceBatch = `SELECT 1/0 FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::interval[], $5::bigint[])`
-}
-
-// HoldBatchSlots takes every batch slot of s, so that Replace calls queue,
-// until release is called.
-func HoldBatchSlots(s *Store) (pending func() int, release func()) {
-	held := s.batch.Hold()
-	return s.batch.Pending, func() {
-		for range held {
-			s.batch.HandOff()
-		}
-	}
 }

@@ -96,6 +96,17 @@ func TestConformance(t *testing.T) {
 	}, nil)
 }
 
+// TestConformanceUnbatched runs the suite with batching off: every Replace
+// alone. Concurrency/SameAnswersUnderLoad, in both runs, holds the answers
+// of batched and lone calls to each other.
+func TestConformanceUnbatched(t *testing.T) {
+	pool := testPool(t)
+	schema := testSchema(t)
+	storetest.Run(t, func(ctx context.Context) (store.Store, error) {
+		return postgres.New(ctx, pool, &postgres.Options{Table: schema + "." + storetest.RandomPrefix(), DisableBatching: true})
+	}, nil)
+}
+
 // TestConformanceOpen runs the suite through store.Open, each store with
 // its own pool, as a service configured by URL would.
 func TestConformanceOpen(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 )
 
 func init() {
@@ -41,7 +42,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %s", scrub(err.Error(), secretsOf(rawURL)))
+		return nil, fmt.Errorf("postgres: %s", driver.Scrub(err.Error(), driver.URLSecrets(rawURL)))
 	}
 	s, err := New(ctx, pool, opts)
 	if err != nil {
@@ -61,6 +62,7 @@ const (
 	paramReapInterval = "reap_interval"
 	paramReapBatch    = "reap_batch"
 	paramMaxValueSize = "max_value_size"
+	paramBatching     = "batching"
 )
 
 // ParseURL splits a "postgres://" or "postgresql://" URL into a pool
@@ -71,6 +73,7 @@ const (
 //	reap_interval=30s      Options.ReapInterval, a Go duration; "off" turns the reaper off
 //	reap_batch=500         Options.ReapBatch
 //	max_value_size=1048576 Options.MaxValueSize, in bytes
+//	batching=false         Options.DisableBatching (batching=true, the default, keeps it on)
 //
 // Each may appear once. Every other parameter goes to pgx unchanged. No
 // error contains the URL's password.
@@ -91,7 +94,7 @@ func ParseURL(rawURL string) (*pgxpool.Config, *Options, error) {
 		return nil, nil, errors.New("postgres: malformed URL query")
 	}
 	opts := &Options{}
-	for _, name := range []string{paramTable, paramSkipCreate, paramReapInterval, paramReapBatch, paramMaxValueSize} {
+	for _, name := range []string{paramTable, paramSkipCreate, paramReapInterval, paramReapBatch, paramMaxValueSize, paramBatching} {
 		vs, ok := q[name]
 		if !ok {
 			continue
@@ -107,7 +110,7 @@ func ParseURL(rawURL string) (*pgxpool.Config, *Options, error) {
 	u.RawQuery = q.Encode()
 	cfg, err := pgxpool.ParseConfig(u.String())
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres: bad connection URL: %s", pgxParseMessage(err, secretsOf(rawURL)))
+		return nil, nil, fmt.Errorf("postgres: bad connection URL: %s", pgxParseMessage(err, driver.URLSecrets(rawURL)))
 	}
 	return cfg, opts, nil
 }
@@ -150,6 +153,12 @@ func setParam(o *Options, name, v string) error {
 			return bad(fmt.Sprintf("a number of bytes from 1 to %d", MaxValueSizeLimit))
 		}
 		o.MaxValueSize = n
+	case paramBatching:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return bad("true or false")
+		}
+		o.DisableBatching = !b
 	}
 	return nil
 }
@@ -175,41 +184,5 @@ func pgxParseMessage(err error, secrets []string) string {
 			msg = "failed to parse as keyword/value"
 		}
 	}
-	return scrub(msg, secrets)
-}
-
-// secretsOf returns the URL's password and secret-looking parameter values,
-// in the spellings they may take in an error: as written and decoded.
-func secretsOf(rawURL string) []string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	add := func(s string) {
-		if s != "" {
-			out = append(out, s, url.QueryEscape(s), url.PathEscape(s))
-		}
-	}
-	if p, ok := u.User.Password(); ok {
-		add(p)
-	}
-	if q, err := url.ParseQuery(u.RawQuery); err == nil {
-		for k, vs := range q {
-			if store.SecretParam(k) {
-				for _, v := range vs {
-					add(v)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// scrub replaces every secret in msg.
-func scrub(msg string, secrets []string) string {
-	for _, s := range secrets {
-		msg = strings.ReplaceAll(msg, s, "xxxxx")
-	}
-	return msg
+	return driver.Scrub(msg, secrets)
 }

@@ -19,12 +19,12 @@ const secret = "Sup3r-S3cret"
 
 func TestParseURL(t *testing.T) {
 	cfg, opts, err := postgres.ParseURL("postgresql://app:" + secret + "@db.example:6543/sessions?sslmode=disable" +
-		"&table=auth.Sessions&skip_create=true&reap_interval=30s&reap_batch=250&max_value_size=1048576" +
+		"&table=auth.Sessions&skip_create=true&reap_interval=30s&reap_batch=250&max_value_size=1048576&batching=false" +
 		"&application_name=greeter&pool_max_conns=7")
 	if err != nil {
 		t.Fatalf("ParseURL: %v", err)
 	}
-	want := postgres.Options{Table: "auth.Sessions", SkipCreate: true, ReapInterval: 30 * time.Second, ReapBatch: 250, MaxValueSize: 1 << 20}
+	want := postgres.Options{Table: "auth.Sessions", SkipCreate: true, ReapInterval: 30 * time.Second, ReapBatch: 250, MaxValueSize: 1 << 20, DisableBatching: true}
 	if *opts != want {
 		t.Errorf("options = %+v, want %+v", *opts, want)
 	}
@@ -49,6 +49,10 @@ func TestParseURL(t *testing.T) {
 	_, opts, err = postgres.ParseURL("postgres://127.0.0.1/db?reap_interval=off")
 	if err != nil || opts.ReapInterval >= 0 {
 		t.Errorf("reap_interval=off: (options %+v, err %v), want a negative ReapInterval", opts, err)
+	}
+	_, opts, err = postgres.ParseURL("postgres://127.0.0.1/db?batching=true")
+	if err != nil || opts.DisableBatching {
+		t.Errorf("batching=true: (options %+v, err %v), want batching on", opts, err)
 	}
 	_, opts, err = postgres.ParseURL("postgres://127.0.0.1/db")
 	if err != nil || *opts != (postgres.Options{}) {
@@ -86,6 +90,8 @@ func TestBadURLs(t *testing.T) {
 		{base + "&reap_batch=many", "positive number"},
 		{base + "&max_value_size=0", "number of bytes"},
 		{base + "&max_value_size=2000000000", "number of bytes"},
+		{base + "&batching=sometimes", "true or false"},
+		{base + "&batching=false&batching=true", "2 times"},
 		// pgx's own parse errors:
 		{strings.Replace(base, "sslmode=disable", "sslmode=bogus", 1), "sslmode"},
 		{base + "&pool_max_conns=lots", "pool_max_conns"},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stateless-go/stateless/internal/batch"
 	"github.com/stateless-go/stateless/store"
+	"github.com/stateless-go/stateless/store/driver"
 )
 
 // Defaults for the zero fields of Options.
@@ -59,6 +60,11 @@ type Options struct {
 	// MaxValueSizeLimit.
 	MaxValueSize int
 
+	// DisableBatching sends every Replace alone, as its own statement.
+	// Batching is on by default; the package documentation says what it
+	// does and when turning it off makes sense.
+	DisableBatching bool
+
 	// Logger receives the background reaper's failures (a reaper has no
 	// caller to return them to), at level Warn. Nil means slog.Default(),
 	// as it is when the failure happens.
@@ -85,19 +91,22 @@ type Store struct {
 	stopReaper context.CancelFunc
 	reaperDone chan struct{}
 
-	// batch groups concurrent Replace calls (batch.go).
+	// batch groups concurrent Replace calls (batch.go), unless
+	// Options.DisableBatching.
 	batch batch.Batcher[replaceOp]
 
-	// reapBatches counts reaping statements run; batchesRun, Replace
-	// statements that carried more than one call; batchFallbacks, batches
-	// the server refused and that were run again one call at a time. For
-	// tests and benchmarks.
-	reapBatches    atomic.Int64
-	batchesRun     atomic.Int64
-	batchFallbacks atomic.Int64
+	// For Stats: the calls and errors per operation; the batches the
+	// server refused, whose calls then ran one by one; the reaping
+	// statements run.
+	count          driver.Counters
+	batchFallbacks atomic.Uint64
+	reaps          atomic.Uint64
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.StatsReporter     = (*Store)(nil)
+	_ store.CompareAndDeleter = (*Store)(nil)
+)
 
 // startupProbe bounds the schema check New makes before returning, so that
 // a server that cannot be reached does not hold up a service's start.
@@ -106,7 +115,8 @@ const startupProbe = 5 * time.Second
 // New returns a Store over pool, which the caller keeps owning: Close stops
 // the store's reaper but leaves pool open. opts may be nil.
 //
-// New checks (and unless SkipCreate, creates) the schema before it returns,
+// Unlike the other adapters' New(client, opts), it takes a context: New
+// checks (and unless SkipCreate, creates) the schema before it returns,
 // waiting at most five seconds and no longer than ctx allows. It fails if
 // the server refused (wrong credentials or database name, a missing table
 // under SkipCreate, a table of the wrong shape, no permission to create it)
@@ -186,35 +196,80 @@ func (s *Store) probe(ctx context.Context) error {
 }
 
 // Table returns the table's name as it appears in SQL: quoted, and
-// schema-qualified if it was given so.
+// schema-qualified if it was given so; ready to put in statements of one's
+// own about the store's table (a reaping job, a GRANT, monitoring).
 func (s *Store) Table() string { return s.table }
 
-// begin checks what every call checks first, in the order the memory
-// store does: the context, Close, the arguments (check), and then that the
-// schema check has passed.
-func (s *Store) begin(ctx context.Context, check error) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// ensureReady runs the schema check until it has passed once: what every
+// call does after driver's checks.
+func (s *Store) ensureReady(ctx context.Context) error {
+	if s.ready.Load() {
+		return nil
 	}
-	if s.closed.Load() {
-		return store.ErrClosed
-	}
-	if check != nil {
-		return check
-	}
-	if !s.ready.Load() {
-		return s.ensureSchema(ctx)
-	}
-	return nil
-}
-
-func (s *Store) checkWrite(key string, value []byte, ttl time.Duration) error {
-	return store.CheckWrite(key, value, ttl, s.opts.MaxValueSize)
+	return s.ensureSchema(ctx)
 }
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
-	if err := s.begin(ctx, store.CheckKey(key)); err != nil {
+	r, err := s.get(ctx, key)
+	s.count.Count(driver.OpGet, err)
+	return r, err
+}
+
+// Create implements store.Store.
+func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	v, err := s.create(ctx, key, value, ttl)
+	s.count.Count(driver.OpCreate, err)
+	return v, err
+}
+
+// Replace implements store.Store.
+//
+// A Replace that races with another writer of the same key answers as of
+// the moment its statement began, whether it runs alone or in a batch (see
+// Batching in the package documentation): a record missing or expired then
+// is store.ErrNotFound, even if a Create revives the key meanwhile; a live
+// record it does not replace (another writer changed or deleted it first)
+// is store.ErrConflict. Nothing is ever written over the other writer's
+// change.
+func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	v, err := s.replace(ctx, key, value, ttl, version)
+	s.count.Count(driver.OpReplace, err)
+	return v, err
+}
+
+// Touch implements store.Store.
+func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	err := s.touch(ctx, key, ttl)
+	s.count.Count(driver.OpTouch, err)
+	return err
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.del(ctx, key)
+	s.count.Count(driver.OpDelete, err)
+	return err
+}
+
+// CompareAndDelete implements store.CompareAndDeleter, in one statement.
+// Racing another writer of the key, it judges the record as that writer
+// left it: a record deleted meanwhile (by a concurrent CompareAndDelete,
+// say) is store.ErrNotFound and one replaced meanwhile store.ErrConflict;
+// a record missing or expired when the statement began is
+// store.ErrNotFound even if a Create revives it meanwhile. Stats counts it
+// as a Delete.
+func (s *Store) CompareAndDelete(ctx context.Context, key string, version uint64) error {
+	err := s.compareAndDelete(ctx, key, version)
+	s.count.Count(driver.OpDelete, err)
+	return err
+}
+
+func (s *Store) get(ctx context.Context, key string) (store.Record, error) {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
+		return store.Record{}, err
+	}
+	if err := s.ensureReady(ctx); err != nil {
 		return store.Record{}, err
 	}
 	var (
@@ -234,12 +289,14 @@ func (s *Store) Get(ctx context.Context, key string) (store.Record, error) {
 	return store.Record{Value: value, Version: uint64(version)}, nil
 }
 
-// Create implements store.Store.
-func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
-	if err := s.begin(ctx, s.checkWrite(key, value, ttl)); err != nil {
+func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	if err := driver.BeginWrite(ctx, s.closed.Load(), key, value, ttl, s.opts.MaxValueSize); err != nil {
 		return 0, err
 	}
-	version := store.NewVersion()
+	if err := s.ensureReady(ctx); err != nil {
+		return 0, err
+	}
+	version := driver.NewVersion()
 	tag, err := s.pool.Exec(ctx, s.sql.create, []byte(key), nonNil(value), int64(version), interval(ttl))
 	if err != nil {
 		return 0, s.fail("create", err)
@@ -250,53 +307,60 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	return version, nil
 }
 
-// Outcomes of the replace statement.
+// Outcomes of the replace and compare-and-delete statements.
 const (
-	replaceNotFound = 0
-	replaceDone     = 1
-	replaceConflict = 2
+	outcomeNotFound = 0
+	outcomeDone     = 1
+	outcomeConflict = 2
 )
 
-// Replace implements store.Store.
-//
-// A Replace that races with another writer of the same key answers as of
-// the moment its statement began, whether it runs alone or in a batch (see
-// batch.go): a record missing or expired then is store.ErrNotFound, even if
-// a Create revives the key meanwhile; a live record it does not replace
-// (another writer changed or deleted it first) is store.ErrConflict.
-// Nothing is ever written over the other writer's change.
-func (s *Store) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
-	if err := s.begin(ctx, s.checkWrite(key, value, ttl)); err != nil {
+// answer maps an outcome of the replace or compare-and-delete statement to
+// the contract's answer.
+func answer(outcome int32) error {
+	switch outcome {
+	case outcomeDone:
+		return nil
+	case outcomeConflict:
+		return store.ErrConflict
+	default:
+		return store.ErrNotFound
+	}
+}
+
+func (s *Store) replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	if err := driver.BeginWrite(ctx, s.closed.Load(), key, value, ttl, s.opts.MaxValueSize); err != nil {
 		return 0, err
 	}
-	newVersion := store.NewVersion()
-	outcome, err := s.batchReplace(&replaceCall{Ctx: ctx, Op: replaceOp{
+	if err := s.ensureReady(ctx); err != nil {
+		return 0, err
+	}
+	newVersion := driver.NewVersion()
+	c := &replaceCall{Ctx: ctx, Op: replaceOp{
 		key:        []byte(key),
 		value:      nonNil(value),
 		newVersion: int64(newVersion),
 		ttl:        interval(ttl),
 		old:        int64(version),
-	}})
-	if err != nil {
+	}}
+	if s.opts.DisableBatching {
+		s.replaceOne(c)
+	} else if err := s.batch.Do(c); err != nil {
 		return 0, err
 	}
-	switch outcome {
-	case replaceDone:
-		return newVersion, nil
-	case replaceConflict:
-		return 0, store.ErrConflict
-	default:
-		return 0, store.ErrNotFound
+	if c.Op.err != nil {
+		return 0, c.Op.err
 	}
+	if err := answer(c.Op.outcome); err != nil {
+		return 0, err
+	}
+	return newVersion, nil
 }
 
-// Touch implements store.Store.
-func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error {
-	check := store.CheckKey(key)
-	if check == nil {
-		check = store.CheckTTL(ttl)
+func (s *Store) touch(ctx context.Context, key string, ttl time.Duration) error {
+	if err := driver.BeginTouch(ctx, s.closed.Load(), key, ttl); err != nil {
+		return err
 	}
-	if err := s.begin(ctx, check); err != nil {
+	if err := s.ensureReady(ctx); err != nil {
 		return err
 	}
 	tag, err := s.pool.Exec(ctx, s.sql.touch, []byte(key), interval(ttl))
@@ -309,9 +373,11 @@ func (s *Store) Touch(ctx context.Context, key string, ttl time.Duration) error 
 	return nil
 }
 
-// Delete implements store.Store.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.begin(ctx, store.CheckKey(key)); err != nil {
+func (s *Store) del(ctx context.Context, key string) error {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
+		return err
+	}
+	if err := s.ensureReady(ctx); err != nil {
 		return err
 	}
 	if _, err := s.pool.Exec(ctx, s.sql.del, []byte(key)); err != nil {
@@ -320,10 +386,40 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+func (s *Store) compareAndDelete(ctx context.Context, key string, version uint64) error {
+	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
+		return err
+	}
+	if err := s.ensureReady(ctx); err != nil {
+		return err
+	}
+	var outcome int32
+	if err := s.pool.QueryRow(ctx, s.sql.compareAndDelete, []byte(key), int64(version)).Scan(&outcome); err != nil {
+		return s.fail("compare-and-delete", err)
+	}
+	return answer(outcome)
+}
+
+// Stats implements store.StatsReporter; the package documentation lists
+// the figures it fills.
+func (s *Store) Stats() store.Stats {
+	var st store.Stats
+	s.count.Fill(&st)
+	s.batch.Fill(&st)
+	st.BatchFallbacks = s.batchFallbacks.Load()
+	st.Reaps = s.reaps.Load()
+	ps := s.pool.Stat()
+	st.Conns, st.IdleConns, st.InFlight = int(ps.TotalConns()), int(ps.IdleConns()), int(ps.AcquiredConns())
+	return st
+}
+
 // Ping implements store.Store: nil once the schema check has passed
 // and the server answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.begin(ctx, nil); err != nil {
+	if err := driver.Begin(ctx, s.closed.Load()); err != nil {
+		return err
+	}
+	if err := s.ensureReady(ctx); err != nil {
 		return err
 	}
 	if err := s.pool.Ping(ctx); err != nil {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/stateless-go/stateless/store/driver"
 )
 
 // Reap deletes up to Options.ReapBatch expired rows, in one statement, and
@@ -15,14 +17,17 @@ import (
 // reaper is off (Options.ReapInterval < 0) or to clear a backlog now. It
 // is safe to run from any number of instances at once.
 func (s *Store) Reap(ctx context.Context) (int64, error) {
-	if err := s.begin(ctx, nil); err != nil {
+	if err := driver.Begin(ctx, s.closed.Load()); err != nil {
+		return 0, err
+	}
+	if err := s.ensureReady(ctx); err != nil {
 		return 0, err
 	}
 	tag, err := s.pool.Exec(ctx, s.sql.reap, s.opts.ReapBatch)
 	if err != nil {
 		return 0, s.fail("reap", err)
 	}
-	s.reapBatches.Add(1)
+	s.reaps.Add(1)
 	return tag.RowsAffected(), nil
 }
 

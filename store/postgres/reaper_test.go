@@ -95,7 +95,10 @@ func TestReap(t *testing.T) {
 	s := newStore(t, &postgres.Options{ReapInterval: -1, ReapBatch: batch})
 	setup(t, s)
 
-	var batches, total int64
+	var (
+		batches uint64
+		total   int64
+	)
 	for {
 		n, err := s.Reap(t.Context())
 		if err != nil {
@@ -112,7 +115,7 @@ func TestReap(t *testing.T) {
 	}
 	t.Logf("reaped %d rows in %d batches of at most %d", total, batches, batch)
 	// Every full batch, then the short one that ends the round.
-	if want := int64(expiring/batch + 1); batches != want {
+	if want := uint64(expiring/batch + 1); batches != want {
 		t.Errorf("%d batches, want %d (%d rows in batches of %d, until one is short)", batches, want, expiring, batch)
 	}
 	if total != expiring {
@@ -121,7 +124,7 @@ func TestReap(t *testing.T) {
 	if n := count(t, s); n != live {
 		t.Errorf("%d rows left, want the %d live ones", n, live)
 	}
-	if got := postgres.ReapBatches(s); got != batches {
+	if got := s.Stats().Reaps; got != batches {
 		t.Errorf("the store counted %d reaping statements, the test ran %d", got, batches)
 	}
 	checkLive(t, s)
@@ -165,7 +168,7 @@ func TestConcurrentReapers(t *testing.T) {
 	for err := range errs {
 		t.Errorf("Reap: %v", err)
 	}
-	ba, bb := postgres.ReapBatches(a), postgres.ReapBatches(b)
+	ba, bb := a.Stats().Reaps, b.Stats().Reaps
 	t.Logf("four reapers deleted %d rows in %d + %d batches", total.Load(), ba, bb)
 	if total.Load() != expiring {
 		t.Errorf("reapers deleted %d rows in all, want %d", total.Load(), expiring)
@@ -197,13 +200,13 @@ func TestBackgroundReaper(t *testing.T) {
 	// Close waits for the reapers, so their counts are final.
 	a.Close()
 	b.Close()
-	ba, bb := postgres.ReapBatches(a), postgres.ReapBatches(b)
+	ba, bb := a.Stats().Reaps, b.Stats().Reaps
 	t.Logf("two background reapers ran %d + %d batches", ba, bb)
 	if ba+bb < expiring/batch {
 		t.Errorf("%d batches in all, want at least %d", ba+bb, expiring/batch)
 	}
 	time.Sleep(200 * time.Millisecond) // four reap intervals
-	if n := postgres.ReapBatches(a) + postgres.ReapBatches(b); n != ba+bb {
+	if n := a.Stats().Reaps + b.Stats().Reaps; n != ba+bb {
 		t.Errorf("the reapers ran %d batches after Close", n-ba-bb)
 	}
 	if logs.Len() > 0 {

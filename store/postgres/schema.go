@@ -39,8 +39,8 @@ func parseTable(name string) (pgx.Identifier, error) {
 // statements holds the SQL of every operation, built once from the
 // sanitized table name; all data travels as parameters.
 type statements struct {
-	get, create, replace, replaceBatch, touch, del, reap string
-	createTable, createIndex                             string
+	get, create, replace, replaceBatch, touch, del, compareAndDelete, reap string
+	createTable, createIndex                                               string
 }
 
 func newStatements(t string) statements {
@@ -119,6 +119,28 @@ ORDER BY i.n`,
 		touch: `UPDATE ` + t + ` SET expires_at = now() + $2::interval WHERE key = $1 AND expires_at > now()`,
 
 		del: `DELETE FROM ` + t + ` WHERE key = $1`,
+
+		// Built as replace is: the DELETE always runs, and the CASE reads
+		// the table again only when it deleted nothing (CASE stops at its
+		// first true branch, and an uncorrelated EXISTS is evaluated when
+		// first needed). That read locks (FOR SHARE), so that it judges
+		// the row in its latest committed form, as the DELETE did, not as
+		// the statement's snapshot had it: a row deleted by a writer that
+		// committed while the DELETE waited for its lock is gone (0, not
+		// found, as it is for every loser of concurrent CompareAndDeletes),
+		// and one replaced meanwhile is live under another version (2,
+		// conflict). A row missing or expired in the snapshot is never
+		// waited on and is not found (0), even if a Create has revived it
+		// since. The statement holds at most one row lock at a time.
+		compareAndDelete: `WITH del AS (
+	DELETE FROM ` + t + ` WHERE key = $1 AND version = $2 AND expires_at > now()
+	RETURNING 1
+)
+SELECT CASE
+	WHEN EXISTS (SELECT 1 FROM del) THEN 1
+	WHEN EXISTS (SELECT 1 FROM ` + t + ` WHERE key = $1 AND expires_at > now() FOR SHARE) THEN 2
+	ELSE 0
+END`,
 
 		// SKIP LOCKED: rows another reaper (or a writer) holds are left to
 		// it, so reapers never wait on each other and traffic waits at most
