@@ -1,29 +1,49 @@
-// Command load measures our Greeter (examples/greeter, package session)
-// against the same routes on alexedwards/scs (bench/cmd/peer), side by side
-// in one run on one machine, with wrk.
+// Command load measures our Greeter (examples/greeter) against peers
+// serving the same routes, side by side in one run on one machine, with
+// wrk: alexedwards/scs (bench/cmd/peer) for sessions, go-chi/jwtauth
+// (bench/cmd/jwtpeer) for access tokens.
 //
 // For each backend (memory, redis, postgres) it starts the store server if
-// needed (redis-server, postgres on a temp dir, loopback only), both HTTP
-// servers over it, logs in -sessions sessions on each, and then runs wrk
-// with a Lua script that spreads requests over those sessions, one session
-// cookie per request, for each scenario:
+// needed (redis-server, postgres on a temp dir, loopback only), the HTTP
+// servers over it, logs in -sessions sessions on each server that has
+// sessions, fetches -tokens access tokens (POST /token) from each of ours
+// when a Bearer scenario is run, and then runs wrk with a Lua script that
+// spreads requests over those credentials, one per request, for each
+// scenario:
 //
-//	baseline  GET /greet?name=Alice, no session
-//	read      GET /greet with a session cookie (greets the session's name)
-//	rmw       GET /session with a session cookie (visits+1: read-modify-write)
+//	baseline      GET /greet?name=Alice, no session, no token
+//	read          GET /greet with a session cookie (greets the session's name)
+//	rmw           GET /session with a session cookie (visits+1: read-modify-write)
+//	bearer        GET /greet with one access token, the same on every request
+//	bearer-fresh  GET /greet with the next of -tokens access tokens on each request
 //
-// The servers alternate within every round (ours, scs, then scs, ours in
-// the next round: ABBA, so a linear drift of the machine cancels out), and
-// the table gives the median of the rounds. Every response is checked:
-// non-2xx answers, "World" where the session's name was expected, and
-// socket errors are counted and shown; after the rmw runs, the visits of
-// every session are read back and compared with the 2xx answers counted.
+// Servers (-servers): ours (examples/greeter, its verified-token cache at
+// the default size), ours-nocache (the same with -token-cache -1: every
+// token verified in full), scs (sessions only) and jwtauth (tokens only;
+// it verifies the tokens of ours-nocache, else of ours, with nothing but
+// the public key from that server's /.well-known/jwks.json, and is loaded
+// with the very same token files).
+//
+// The servers alternate within every round, and every other round runs
+// the whole sequence of (scenario, server) runs in reverse (ABBA, so a
+// linear drift of the machine cancels out, between servers and between
+// scenarios), and the tables give the median of the rounds. Every response is checked:
+// non-2xx answers, "World" where the session's name was expected, a
+// greeting of no subject of the token pool where a token was sent, and
+// socket errors are counted and shown; before the runs every token is
+// checked to greet its own subject on every server it is sent to; after
+// the rmw runs, the visits of every session are read back and compared
+// with the 2xx answers counted.
 //
 //	cd bench && go run ./cmd/load -backends memory,redis,postgres -duration 10s
+//	cd bench && go run ./cmd/load -backends memory -servers ours,ours-nocache,jwtauth -scenarios baseline,bearer,bearer-fresh
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -35,6 +55,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,7 +65,8 @@ import (
 type config struct {
 	backends, scenarios, servers []string
 	duration, warmup             time.Duration
-	rounds, sessions             int
+	rounds, sessions, tokens     int
+	tokenLifetime                time.Duration
 	threads, conns               int
 	redisPort, pgPort            int
 	redisURL, pgURL              string
@@ -59,12 +81,14 @@ func main() {
 	var c config
 	var backends, scenarios, servers string
 	flag.StringVar(&backends, "backends", "memory,redis,postgres", "comma-separated backends: memory, redis, postgres")
-	flag.StringVar(&scenarios, "scenarios", "baseline,read,rmw", "comma-separated scenarios: baseline, read, rmw")
-	flag.StringVar(&servers, "servers", "ours,scs", "comma-separated servers to load: ours, scs")
+	flag.StringVar(&scenarios, "scenarios", "baseline,read,rmw", "comma-separated scenarios: baseline, read, rmw, bearer, bearer-fresh")
+	flag.StringVar(&servers, "servers", "ours,scs", "comma-separated servers to load: ours, ours-nocache, scs, jwtauth")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each measured wrk run (whole seconds)")
 	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "length of one unmeasured wrk run per server and scenario before the rounds; 0 for none")
 	flag.IntVar(&c.rounds, "rounds", 3, "measured runs per server and scenario, alternating the servers")
 	flag.IntVar(&c.sessions, "sessions", 200, "sessions logged in on each server; requests are spread over them")
+	flag.IntVar(&c.tokens, "tokens", 20000, "access tokens fetched from each of our servers for bearer-fresh (POST /token, spread over the sessions)")
+	flag.DurationVar(&c.tokenLifetime, "token-lifetime", time.Hour, "our servers' -token-lifetime: the tokens must outlive the runs")
 	flag.IntVar(&c.threads, "threads", 2, "wrk -t")
 	flag.IntVar(&c.conns, "conns", 32, "wrk -c")
 	flag.IntVar(&c.redisPort, "redis-port", 16390, "port of the redis-server this command starts on 127.0.0.1")
@@ -110,19 +134,30 @@ func (c *config) check() error {
 	}
 	for _, s := range c.scenarios {
 		if _, ok := scenarioDefs[s]; !ok {
-			return fmt.Errorf("unknown scenario %q: want baseline, read or rmw", s)
+			return fmt.Errorf("unknown scenario %q: want baseline, read, rmw, bearer or bearer-fresh", s)
 		}
 	}
 	for _, s := range c.servers {
-		if s != "ours" && s != "scs" {
-			return fmt.Errorf("unknown server %q: want ours or scs", s)
+		if !slices.Contains(harness.Kinds, s) {
+			return fmt.Errorf("unknown server %q: want ours, ours-nocache, scs or jwtauth", s)
 		}
+	}
+	if slices.Contains(c.servers, "jwtauth") && !slices.Contains(c.servers, "ours") && !slices.Contains(c.servers, "ours-nocache") {
+		return fmt.Errorf("jwtauth verifies the tokens of ours-nocache or ours: load one of them too")
 	}
 	if len(c.backends) == 0 || len(c.scenarios) == 0 || len(c.servers) == 0 {
 		return fmt.Errorf("nothing to run")
 	}
-	if c.duration < time.Second || c.rounds < 1 || c.sessions < 1 || c.threads < 1 || c.conns < c.threads {
-		return fmt.Errorf("need -duration >= 1s, -rounds >= 1, -sessions >= 1, -conns >= -threads >= 1")
+	if c.duration < time.Second || c.rounds < 1 || c.sessions < 1 || c.threads < 1 || c.conns < c.threads || c.tokens < 1 {
+		return fmt.Errorf("need -duration >= 1s, -rounds >= 1, -sessions >= 1, -tokens >= 1, -conns >= -threads >= 1")
+	}
+	if c.bearer() {
+		// Every (scenario, server) pair: a warm-up and the rounds, plus a
+		// minute for set-up and checks. The tokens are fetched first.
+		est := time.Duration(len(c.scenarios)*len(c.servers))*(c.warmup+time.Duration(c.rounds)*c.duration) + time.Minute
+		if est > c.tokenLifetime-time.Minute {
+			return fmt.Errorf("the runs take about %v, longer than the tokens live (-token-lifetime %v, less a minute)", est.Round(time.Second), c.tokenLifetime)
+		}
 	}
 	if _, err := exec.LookPath(c.wrk); err != nil {
 		return fmt.Errorf("wrk not found (apt-get install -y wrk): %w", err)
@@ -130,16 +165,46 @@ func (c *config) check() error {
 	return nil
 }
 
+// bearer reports whether a scenario sends access tokens.
+func (c *config) bearer() bool {
+	return slices.ContainsFunc(c.scenarios, func(s string) bool { return scenarioDefs[s].auth.bearer() })
+}
+
+// credential is what a scenario sends with each request.
+type credential int
+
+const (
+	noCredential credential = iota
+	sessionCookie
+	oneToken  // the same access token on every request
+	tokenPool // the next token of the pool on each request
+)
+
+func (k credential) bearer() bool { return k == oneToken || k == tokenPool }
+
 type scenario struct {
-	path     string
-	sessions bool
-	word     string // a 2xx body containing it is wrong
+	path string
+	auth credential
+	word string // a 2xx body containing it is wrong
 }
 
 var scenarioDefs = map[string]scenario{
-	"baseline": {path: "/greet?name=Alice"},
-	"read":     {path: "/greet", sessions: true, word: "World"},
-	"rmw":      {path: "/session", sessions: true},
+	"baseline":     {path: "/greet?name=Alice"},
+	"read":         {path: "/greet", auth: sessionCookie, word: "World"},
+	"rmw":          {path: "/session", auth: sessionCookie},
+	"bearer":       {path: "/greet", auth: oneToken},
+	"bearer-fresh": {path: "/greet", auth: tokenPool},
+}
+
+// serves reports whether server kind can run the scenario.
+func (s scenario) serves(kind string) bool {
+	switch {
+	case s.auth == sessionCookie:
+		return harness.HasSessions(kind)
+	case s.auth.bearer():
+		return harness.HasTokens(kind)
+	}
+	return true
 }
 
 // row is one backend × scenario × server: all its measured runs.
@@ -190,6 +255,33 @@ type check struct {
 	Increments      int64 // visits gained over all sessions, read back
 }
 
+// loadavg is the machine's 1-minute load average, from /proc/loadavg.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// loads records the load average at points of the run, for the report.
+type loads struct {
+	mu  sync.Mutex
+	At  []string
+	Avg []string
+}
+
+func (l *loads) note(at string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.At, l.Avg = append(l.At, at), append(l.Avg, loadavg())
+	logf("load average (1 min) %s: %s", at, l.Avg[len(l.Avg)-1])
+}
+
 func run(ctx context.Context, c config) error {
 	repo, err := harness.ModuleDir(".", "github.com/stateless-go/stateless")
 	if err != nil {
@@ -208,8 +300,10 @@ func run(ctx context.Context, c config) error {
 	}
 	os.Chmod(c.out, 0o755) // postgres, run as its own user, writes under it
 	logf("logs and results in %s", c.out)
+	la := &loads{}
+	la.note("at the start")
 
-	logf("building examples/greeter (ours) and cmd/peer (scs)")
+	logf("building examples/greeter (ours), cmd/peer (scs) and cmd/jwtpeer (jwtauth)")
 	bins, err := harness.BuildServers(ctx, repo, bench, c.out)
 	if err != nil {
 		return err
@@ -222,19 +316,20 @@ func run(ctx context.Context, c config) error {
 	var rows []*row
 	var checks []check
 	for _, backend := range c.backends {
-		rs, cs, err := runBackend(ctx, c, bins, script, backend)
+		rs, cs, err := runBackend(ctx, c, bins, script, backend, la)
 		if err != nil {
 			return fmt.Errorf("%s: %w", backend, err)
 		}
 		rows = append(rows, rs...)
 		checks = append(checks, cs...)
 	}
+	la.note("at the end")
 
 	var md strings.Builder
-	report(&md, c, rows, checks)
+	report(&md, c, rows, checks, la)
 	fmt.Print("\n" + md.String())
 	os.WriteFile(filepath.Join(c.out, "results.md"), []byte(md.String()), 0o644)
-	if b, err := json.MarshalIndent(map[string]any{"rows": rows, "checks": checks}, "", "  "); err == nil {
+	if b, err := json.MarshalIndent(map[string]any{"rows": rows, "checks": checks, "loadavg": la}, "", "  "); err == nil {
 		os.WriteFile(filepath.Join(c.out, "results.json"), b, 0o644)
 	}
 	return nil
@@ -247,7 +342,19 @@ func prefix(cpus string) []string {
 	return []string{"taskset", "-c", cpus}
 }
 
-func runBackend(ctx context.Context, c config, bins harness.Binaries, script, backend string) ([]*row, []check, error) {
+// target is one running server and the credentials it is loaded with.
+type target struct {
+	srv    *harness.Server
+	tokens string   // session tokens, one a line
+	toks   []string // session tokens
+	// Access tokens: pool and subs (the subject of each), written to
+	// poolFile (all) and oneFile (the first) for the script's bearer mode.
+	// jwtauth shares its key source's.
+	pool, subs        []string
+	poolFile, oneFile string
+}
+
+func runBackend(ctx context.Context, c config, bins harness.Binaries, script, backend string, la *loads) ([]*row, []check, error) {
 	dir := filepath.Join(c.out, backend)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
@@ -278,54 +385,102 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 		defer backendProc.Stop()
 	}
 
-	// Start the servers and log in their sessions.
-	type target struct {
-		srv    *harness.Server
-		tokens string
-		toks   []string
+	// Our servers' token flags: tokens that outlive the runs and, over a
+	// shared store, a secret for the key ring (over memory:// each server
+	// draws its own).
+	oursArgs := []string{"-token-lifetime", c.tokenLifetime.String()}
+	if backend != "memory" {
+		secret := make([]byte, 32)
+		rand.Read(secret)
+		oursArgs = append(oursArgs, "-token-secret", hex.EncodeToString(secret))
 	}
+	wantTokens := c.bearer() || slices.Contains(c.servers, "jwtauth")
+
+	// Start the servers (jwtauth last: it reads its key from one of ours),
+	// log in their sessions and fetch their tokens.
 	targets := map[string]*target{}
 	var rows []*row
-	var order []string
-	for _, name := range c.servers {
-		bin := bins.Ours
-		if name == "scs" {
-			bin = bins.Peer
-		}
-		srv, err := harness.StartServer(ctx, name, bin, storeURL, dir, 0, prefix(c.serverCPUs))
-		if err != nil {
-			why := oneLine(err.Error())
-			logf("%s/%s: SKIPPED: %s", backend, name, why)
-			for _, sc := range c.scenarios {
+	skip := func(name, why string) {
+		logf("%s/%s: SKIPPED: %s", backend, name, why)
+		for _, sc := range c.scenarios {
+			if scenarioDefs[sc].serves(name) {
 				rows = append(rows, &row{Backend: backend, Scenario: sc, Server: name, Skipped: why})
 			}
+		}
+	}
+	starting := slices.Clone(c.servers)
+	slices.SortStableFunc(starting, func(a, b string) int {
+		return boolInt(a == "jwtauth") - boolInt(b == "jwtauth")
+	})
+	for _, name := range starting {
+		var extra []string
+		var source *target
+		switch {
+		case name == "jwtauth":
+			for _, s := range []string{"ours-nocache", "ours"} {
+				if t := targets[s]; t != nil && len(t.pool) > 0 {
+					source = t
+					break
+				}
+			}
+			if source == nil {
+				skip(name, "none of ours-nocache and ours is up with tokens")
+				continue
+			}
+			kid, err := tokenKID(source.pool[0])
+			if err != nil {
+				return nil, nil, err
+			}
+			extra = []string{"-jwks", source.srv.Base + "/.well-known/jwks.json", "-kid", kid}
+		case harness.HasTokens(name):
+			extra = oursArgs
+		}
+		srv, err := harness.StartServer(ctx, name, bins.Bin(name), storeURL, dir, 0, prefix(c.serverCPUs), extra...)
+		if err != nil {
+			skip(name, oneLine(err.Error()))
 			continue
 		}
 		defer srv.Proc.Stop()
-		t := &target{srv: srv, tokens: filepath.Join(dir, name+".tokens")}
-		for i := range c.sessions {
-			tok, err := harness.Login(ctx, srv.Base, fmt.Sprintf("user-%d", i))
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: login: %w", name, err)
+		t := &target{srv: srv}
+		if source != nil {
+			t.pool, t.subs, t.poolFile, t.oneFile = source.pool, source.subs, source.poolFile, source.oneFile
+			logf("%s/%s: %s up, verifying the tokens of %s with its public key", backend, name, srv.Base, source.srv.Name)
+		}
+		if harness.HasSessions(name) {
+			if err := login(ctx, c, t, dir); err != nil {
+				return nil, nil, err
 			}
-			t.toks = append(t.toks, tok)
+			logf("%s/%s: %s up, %d sessions logged in", backend, name, srv.Base, c.sessions)
 		}
-		if err := harness.WriteTokens(t.tokens, t.toks); err != nil {
-			return nil, nil, err
+		if harness.HasTokens(name) && source == nil && wantTokens {
+			start := time.Now()
+			if err := fetchTokens(ctx, c, t, dir); err != nil {
+				return nil, nil, err
+			}
+			logf("%s/%s: %d distinct access tokens fetched in %v", backend, name, len(t.pool), time.Since(start).Round(time.Millisecond))
 		}
-		// The session works: /greet greets its name.
-		code, body, err := harness.Get(ctx, srv.Base, "/greet", t.toks[0])
-		if err != nil || code != 200 || !strings.Contains(string(body), "user-0") {
-			return nil, nil, fmt.Errorf("%s: GET /greet with a session: %d %s %v", name, code, body, err)
+		if harness.HasTokens(name) && len(t.pool) > 0 {
+			start := time.Now()
+			if err := checkTokens(ctx, t); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", name, err)
+			}
+			logf("%s/%s: each of the %d tokens greets its own subject; a tampered one is refused (%v)", backend, name, len(t.pool), time.Since(start).Round(time.Millisecond))
 		}
 		targets[name] = t
-		order = append(order, name)
-		logf("%s/%s: %s up, %d sessions logged in", backend, name, srv.Base, c.sessions)
+	}
+	var order []string // the servers up, in -servers order
+	for _, name := range c.servers {
+		if targets[name] != nil {
+			order = append(order, name)
+		}
 	}
 
 	byKey := map[string]*row{}
 	for _, sc := range c.scenarios {
 		for _, name := range order {
+			if !scenarioDefs[sc].serves(name) {
+				continue
+			}
 			r := &row{Backend: backend, Scenario: sc, Server: name}
 			byKey[sc+"/"+name] = r
 			rows = append(rows, r)
@@ -339,8 +494,13 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 			Wrk: c.wrk, Prefix: prefix(c.wrkCPUs), Script: script, URL: t.srv.Base, Path: def.path,
 			Word: def.word, Threads: c.threads, Conns: c.conns, Duration: d,
 		}
-		if def.sessions {
+		switch def.auth {
+		case sessionCookie:
 			l.Tokens = t.tokens
+		case oneToken:
+			l.Tokens, l.Bearer = t.oneFile, true
+		case tokenPool:
+			l.Tokens, l.Bearer = t.poolFile, true
 		}
 		res, err := l.Run(ctx)
 		if err != nil {
@@ -358,6 +518,9 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 	if c.warmup > 0 {
 		for _, sc := range c.scenarios {
 			for _, name := range order {
+				if byKey[sc+"/"+name] == nil {
+					continue
+				}
 				logf("%s/%s/%s: warm-up %v", backend, sc, name, c.warmup)
 				if _, err := load(name, sc, c.warmup); err != nil {
 					return nil, nil, err
@@ -365,21 +528,34 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 			}
 		}
 	}
+	// The runs of a round, in -scenarios then -servers order; every other
+	// round runs them in reverse (ABBA over the whole sequence), so that a
+	// drift of the machine cancels both between servers on one scenario
+	// and between scenarios on one server (bearer against baseline).
+	var runs [][2]string
+	for _, sc := range c.scenarios {
+		for _, name := range order {
+			if byKey[sc+"/"+name] != nil {
+				runs = append(runs, [2]string{sc, name})
+			}
+		}
+	}
 	for round := 1; round <= c.rounds; round++ {
-		seq := slices.Clone(order)
+		la.note(fmt.Sprintf("%s, round %d", backend, round))
+		seq := slices.Clone(runs)
 		if round%2 == 0 {
 			slices.Reverse(seq)
 		}
-		for _, sc := range c.scenarios {
-			for _, name := range seq {
-				res, err := load(name, sc, c.duration)
-				if err != nil {
-					return nil, nil, err
-				}
-				byKey[sc+"/"+name].Runs = append(byKey[sc+"/"+name].Runs, res)
-				logf("%s/%s/%s round %d: %.0f req/s, p99 %v, non-2xx %d, wrong %d, socket errors %d",
-					backend, sc, name, round, res.ReqPerSec, res.P99, res.Non2xx, res.Wrong, res.SocketErrors)
+		for _, x := range seq {
+			sc, name := x[0], x[1]
+			r := byKey[sc+"/"+name]
+			res, err := load(name, sc, c.duration)
+			if err != nil {
+				return nil, nil, err
 			}
+			r.Runs = append(r.Runs, res)
+			logf("%s/%s/%s round %d: %.0f req/s, p99 %v, non-2xx %d, wrong %d, socket errors %d",
+				backend, sc, name, round, res.ReqPerSec, res.P99, res.Non2xx, res.Wrong, res.SocketErrors)
 		}
 	}
 
@@ -388,6 +564,9 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 	var checks []check
 	if slices.Contains(c.scenarios, "rmw") {
 		for _, name := range order {
+			if byKey["rmw/"+name] == nil {
+				continue
+			}
 			var sum int64
 			for _, tok := range targets[name].toks {
 				v, err := harness.Visits(ctx, targets[name].srv.Base, tok)
@@ -402,41 +581,270 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 	return rows, checks, nil
 }
 
-func report(w io.Writer, c config, rows []*row, checks []check) {
-	fmt.Fprintf(w, "wrk -t%d -c%d, %d sessions, %d round(s) of %v per server and scenario (median), warm-up %v; %s\n\n",
-		c.threads, c.conns, c.sessions, c.rounds, c.duration, c.warmup, time.Now().Format("2006-01-02 15:04"))
-	fmt.Fprintln(w, "| backend | scenario | ours req/s | scs req/s | ours/scs | ours p99 | scs p99 | bad answers ours / scs |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
-	find := func(b, sc, s string) *row {
-		for _, r := range rows {
-			if r.Backend == b && r.Scenario == sc && r.Server == s {
-				return r
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// login logs in c.sessions sessions on t, named user-0, user-1, …, and
+// checks that /greet greets the first by its name.
+func login(ctx context.Context, c config, t *target, dir string) error {
+	name := t.srv.Name
+	t.tokens = filepath.Join(dir, name+".tokens")
+	for i := range c.sessions {
+		tok, err := harness.Login(ctx, t.srv.Base, fmt.Sprintf("user-%d", i))
+		if err != nil {
+			return fmt.Errorf("%s: login: %w", name, err)
+		}
+		t.toks = append(t.toks, tok)
+	}
+	if err := harness.WriteTokens(t.tokens, t.toks); err != nil {
+		return err
+	}
+	code, body, err := harness.Get(ctx, t.srv.Base, "/greet", t.toks[0])
+	if err != nil || code != 200 || !strings.Contains(string(body), "user-0") {
+		return fmt.Errorf("%s: GET /greet with a session: %d %s %v", name, code, body, err)
+	}
+	return nil
+}
+
+// parallel runs f(0) … f(n-1), 16 at a time, and returns the first error.
+func parallel(ctx context.Context, n int, f func(i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					cancel()
+				}
 			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// fetchTokens gets c.tokens access tokens from t's POST /token, spread
+// round-robin over its sessions (token i is for session i mod -sessions,
+// subject user-<that>), checks they are all distinct, and writes the
+// script's token files.
+func fetchTokens(ctx context.Context, c config, t *target, dir string) error {
+	name := t.srv.Name
+	t.pool, t.subs = make([]string, c.tokens), make([]string, c.tokens)
+	err := parallel(ctx, c.tokens, func(i int) error {
+		s := i % len(t.toks)
+		tok, err := harness.IssueToken(ctx, t.srv.Base, t.toks[s])
+		if err != nil {
+			return fmt.Errorf("%s: token %d: %w", name, i, err)
+		}
+		t.pool[i], t.subs[i] = tok, fmt.Sprintf("user-%d", s)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(t.pool))
+	for _, tok := range t.pool {
+		if seen[tok] {
+			return fmt.Errorf("%s: POST /token gave the same token twice", name)
+		}
+		seen[tok] = true
+	}
+	t.poolFile, t.oneFile = filepath.Join(dir, name+".bearer"), filepath.Join(dir, name+".bearer1")
+	if err := harness.WriteBearerTokens(t.poolFile, t.pool, t.subs); err != nil {
+		return err
+	}
+	return harness.WriteBearerTokens(t.oneFile, t.pool[:1], t.subs[:1])
+}
+
+// checkTokens sends every token of t's pool to t: each must be answered
+// 200 with the greeting of its own subject; and the first token with its
+// signature altered must be refused with 401.
+func checkTokens(ctx context.Context, t *target) error {
+	err := parallel(ctx, len(t.pool), func(i int) error {
+		code, body, err := harness.GetBearer(ctx, t.srv.Base, "/greet", t.pool[i])
+		if err != nil {
+			return err
+		}
+		if code != 200 || string(body) != harness.Greeting(t.subs[i]) {
+			return fmt.Errorf("GET /greet with token %d (subject %s): %d %q", i, t.subs[i], code, body)
 		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
+	bad := []byte(t.pool[0])
+	if bad[len(bad)-2] == 'A' { // not the last character: its low bits may not count
+		bad[len(bad)-2] = 'B'
+	} else {
+		bad[len(bad)-2] = 'A'
+	}
+	code, body, err := harness.GetBearer(ctx, t.srv.Base, "/greet", string(bad))
+	if err != nil || code != 401 {
+		return fmt.Errorf("GET /greet with a tampered token: %d %q %v, want 401", code, body, err)
+	}
+	return nil
+}
+
+// tokenKID reads the kid of a token's JOSE header.
+func tokenKID(tok string) (string, error) {
+	seg, _, _ := strings.Cut(tok, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return "", fmt.Errorf("token header: %w", err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil || h.Kid == "" {
+		return "", fmt.Errorf("token header has no kid: %s", raw)
+	}
+	return h.Kid, nil
+}
+
+func find(rows []*row, b, sc, s string) *row {
+	for _, r := range rows {
+		if r.Backend == b && r.Scenario == sc && r.Server == s {
+			return r
+		}
+	}
+	return nil
+}
+
+func measured(r *row) bool { return r != nil && r.Skipped == "" && len(r.Runs) > 0 }
+
+func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
+	fmt.Fprintf(w, "wrk -t%d -c%d, %d sessions, %d round(s) of %v per server and scenario (median), warm-up %v; %s\n\n",
+		c.threads, c.conns, c.sessions, c.rounds, c.duration, c.warmup, time.Now().Format("2006-01-02 15:04"))
+	if c.serverCPUs != "" || c.wrkCPUs != "" {
+		fmt.Fprintf(w, "Pinned: servers on CPUs %q, wrk on CPUs %q (taskset).\n\n", c.serverCPUs, c.wrkCPUs)
+	} else {
+		fmt.Fprintln(w, "Shared: servers and wrk on all CPUs (no pinning).")
+		fmt.Fprintln(w)
+	}
+	var at []string
+	for i := range la.At {
+		at = append(at, la.At[i]+": "+la.Avg[i])
+	}
+	fmt.Fprintf(w, "Load average (1 min, this run's own load included): %s.\n\n", strings.Join(at, "; "))
+	if c.bearer() {
+		fmt.Fprintf(w, "Access tokens: %d per server of ours for bearer-fresh (POST /token over the %d sessions), token lifetime %v; jwtauth is sent the token files of the server whose key it has.\n\n",
+			c.tokens, c.sessions, c.tokenLifetime)
+	}
+
 	cell := func(r *row) (string, string, string) {
 		switch {
 		case r == nil:
 			return "—", "—", "—"
-		case r.Skipped != "" || len(r.Runs) == 0:
+		case !measured(r):
 			return "skipped", "—", "—"
 		}
 		return fmt.Sprintf("%.0f", r.median()), r.p99().Round(10 * time.Microsecond).String(), fmt.Sprint(r.bad())
 	}
-	for _, b := range c.backends {
-		for _, sc := range c.scenarios {
-			o, s := find(b, sc, "ours"), find(b, sc, "scs")
-			orps, op99, obad := cell(o)
-			srps, sp99, sbad := cell(s)
-			ratio := "—"
-			if o != nil && s != nil && len(o.Runs) > 0 && len(s.Runs) > 0 && s.median() > 0 {
-				ratio = fmt.Sprintf("%.2f×", o.median()/s.median())
+	ratio := func(a, b *row) string {
+		if !measured(a) || !measured(b) || b.median() == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f×", a.median()/b.median())
+	}
+
+	// Sessions: ours against scs, as ever.
+	sessionScenarios := slices.DeleteFunc(slices.Clone(c.scenarios), func(s string) bool { return scenarioDefs[s].auth.bearer() })
+	if slices.Contains(c.servers, "ours") && slices.Contains(c.servers, "scs") && len(sessionScenarios) > 0 {
+		fmt.Fprintln(w, "| backend | scenario | ours req/s | scs req/s | ours/scs | ours p99 | scs p99 | bad answers ours / scs |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
+		for _, b := range c.backends {
+			for _, sc := range sessionScenarios {
+				o, s := find(rows, b, sc, "ours"), find(rows, b, sc, "scs")
+				orps, op99, obad := cell(o)
+				srps, sp99, sbad := cell(s)
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", b, sc, orps, srps, ratio(o, s), op99, sp99, obad, sbad)
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s / %s |\n", b, sc, orps, srps, ratio, op99, sp99, obad, sbad)
+		}
+		fmt.Fprintln(w)
+	}
+
+	// Every server's figures, then the ratios the token work is judged by.
+	if c.bearer() || slices.Contains(c.servers, "jwtauth") || slices.Contains(c.servers, "ours-nocache") {
+		fmt.Fprintln(w, "| backend | scenario | server | req/s | p99 | bad answers |")
+		fmt.Fprintln(w, "|---|---|---|---:|---:|---:|")
+		for _, b := range c.backends {
+			for _, sc := range c.scenarios {
+				for _, s := range c.servers {
+					r := find(rows, b, sc, s)
+					if r == nil {
+						continue
+					}
+					rps, p99, bad := cell(r)
+					fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", b, sc, s, rps, p99, bad)
+				}
+			}
+		}
+		fmt.Fprintln(w)
+		type ratioDef struct{ aSc, aSrv, bSc, bSrv, target string }
+		defs := []ratioDef{
+			{"bearer", "ours", "baseline", "ours", "≥ 0.85×"},
+			{"bearer-fresh", "ours-nocache", "bearer-fresh", "jwtauth", "≥ 1.00×"},
+			{"bearer-fresh", "ours", "bearer-fresh", "jwtauth", "information"},
+			{"bearer-fresh", "ours", "bearer-fresh", "ours-nocache", "information: the cache on a pool larger than it"},
+			{"bearer", "ours", "bearer", "jwtauth", "information"},
+			{"bearer-fresh", "ours-nocache", "baseline", "ours-nocache", "information: a full verification's cost"},
+			{"bearer-fresh", "jwtauth", "baseline", "jwtauth", "information"},
+			{"baseline", "ours", "baseline", "jwtauth", "information: the servers' floors"},
+			{"baseline", "ours", "baseline", "ours-nocache", "information: one binary in two processes, so 1.00× but for noise"},
+			{"bearer", "ours", "baseline", "ours-nocache", "information: ratio 1 against the other process's baseline"},
+		}
+		header := false
+		for _, b := range c.backends {
+			for _, d := range defs {
+				x, y := find(rows, b, d.aSc, d.aSrv), find(rows, b, d.bSc, d.bSrv)
+				if !measured(x) || !measured(y) {
+					continue
+				}
+				if !header {
+					fmt.Fprintln(w, "| backend | ratio | req/s | ratio | target |")
+					fmt.Fprintln(w, "|---|---|---:|---:|---|")
+					header = true
+				}
+				fmt.Fprintf(w, "| %s | %s %s / %s %s | %.0f / %.0f | %s | %s |\n",
+					b, d.aSc, d.aSrv, d.bSc, d.bSrv, x.median(), y.median(), ratio(x, y), d.target)
+			}
+		}
+		if header {
+			fmt.Fprintln(w)
 		}
 	}
-	fmt.Fprintln(w, "\nPer run (req/s, in run order within each round):")
+
+	fmt.Fprintln(w, "Per run (req/s, in run order within each round):")
 	for _, r := range rows {
 		if r.Skipped != "" {
 			fmt.Fprintf(w, "- %s %s %s: skipped: %s\n", r.Backend, r.Scenario, r.Server, r.Skipped)

@@ -12,40 +12,75 @@ import (
 	"time"
 )
 
-// Binaries are the two servers, built from source by BuildServers.
+// Binaries are the servers, built from source by BuildServers.
 type Binaries struct {
-	Ours string // examples/greeter of the stateless module
-	Peer string // bench/cmd/peer
+	Ours    string // examples/greeter of the stateless module
+	Peer    string // bench/cmd/peer (scs)
+	JWTPeer string // bench/cmd/jwtpeer (go-chi/jwtauth)
 }
 
-// BuildServers builds both server binaries into dir. repo is the stateless
+// BuildServers builds the server binaries into dir. repo is the stateless
 // module's root, bench the bench module's.
 func BuildServers(ctx context.Context, repo, bench, dir string) (Binaries, error) {
-	b := Binaries{Ours: filepath.Join(dir, "greeter"), Peer: filepath.Join(dir, "peer")}
+	b := Binaries{Ours: filepath.Join(dir, "greeter"), Peer: filepath.Join(dir, "peer"), JWTPeer: filepath.Join(dir, "jwtpeer")}
 	if err := Build(ctx, repo, "./examples/greeter", b.Ours); err != nil {
 		return b, err
 	}
 	if err := Build(ctx, bench, "./cmd/peer", b.Peer); err != nil {
 		return b, err
 	}
+	if err := Build(ctx, bench, "./cmd/jwtpeer", b.JWTPeer); err != nil {
+		return b, err
+	}
 	return b, nil
+}
+
+// Bin is the binary of a server kind (see StartServer).
+func (b Binaries) Bin(kind string) string {
+	switch kind {
+	case "scs":
+		return b.Peer
+	case "jwtauth":
+		return b.JWTPeer
+	}
+	return b.Ours
 }
 
 // Server is one running server under test.
 type Server struct {
-	Name string // "ours" or "scs"
+	Name string // its kind: "ours", "ours-nocache", "scs" or "jwtauth"
 	Base string // http://127.0.0.1:PORT
 	Proc *Proc
 }
 
+// Kinds are the servers StartServer knows.
+var Kinds = []string{"ours", "ours-nocache", "scs", "jwtauth"}
+
+// HasSessions reports whether a server kind serves /session (all but
+// jwtauth); HasTokens whether it serves Bearer tokens on GET /greet (all
+// but scs).
+func HasSessions(kind string) bool { return kind != "jwtauth" }
+
+// HasTokens: see HasSessions.
+func HasTokens(kind string) bool { return kind != "scs" }
+
 // StartServer starts a server binary on a free loopback port over
-// storeURL and waits for /healthz. kind is "ours" (examples/greeter: store
-// URLs as given, per-request logging off, and the per-address login limit
-// off, since the drivers log in hundreds of sessions from loopback) or
-// "scs" (bench/cmd/peer: "memory://" means memstore; it has no login
-// limit). prefix, if not empty, runs the binary under
-// it (for example taskset -c 0).
-func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instance int, prefix []string) (*Server, error) {
+// storeURL and waits for /healthz. kind is
+//
+//   - "ours" (examples/greeter: store URLs as given, per-request logging
+//     off, and the per-address login limit off, since the drivers log in
+//     hundreds of sessions from loopback; its verified-token cache at its
+//     default size);
+//   - "ours-nocache": the same with -token-cache -1, so that every Bearer
+//     token is verified in full;
+//   - "scs" (bench/cmd/peer: "memory://" means memstore; it has no login
+//     limit);
+//   - "jwtauth" (bench/cmd/jwtpeer: no store; extra must give it -jwks).
+//
+// extra is appended to the server's arguments (for ours, -token-secret or
+// -token-lifetime). prefix, if not empty, runs the binary under it (for
+// example taskset -c 0).
+func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instance int, prefix []string, extra ...string) (*Server, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -53,17 +88,22 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var argv []string
 	switch kind {
-	case "ours":
+	case "ours", "ours-nocache":
 		argv = []string{bin, "-addr", addr, "-store", storeURL, "-log-level", "warn", "-login-rate", "0"}
+		if kind == "ours-nocache" {
+			argv = append(argv, "-token-cache", "-1")
+		}
 	case "scs":
 		if storeURL == "memory://" {
 			storeURL = "memory"
 		}
 		argv = []string{bin, "-addr", addr, "-store", storeURL}
+	case "jwtauth":
+		argv = []string{bin, "-addr", addr}
 	default:
 		return nil, fmt.Errorf("unknown server kind %q", kind)
 	}
-	argv = append(append([]string{}, prefix...), argv...)
+	argv = append(append(append([]string{}, prefix...), argv...), extra...)
 	name := fmt.Sprintf("%s#%d", kind, instance)
 	p, err := Start(name, filepath.Join(logDir, fmt.Sprintf("%s-%d-%d.log", kind, instance, port)), argv, nil)
 	if err != nil {
@@ -160,3 +200,54 @@ func Visits(ctx context.Context, base, tok string) (int64, error) {
 	}
 	return out.Visits, nil
 }
+
+// TokenBody is POST /token's answer.
+type TokenBody struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// IssueToken does POST /token with the session cookie tok and returns the
+// access token, checking the contract: 200, token_type Bearer, a positive
+// expires_in, a token of three dot-separated parts, Cache-Control
+// no-store.
+func IssueToken(ctx context.Context, base, tok string) (string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/token", nil)
+	req.Header.Set("Cookie", "session="+tok)
+	resp, err := Client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("POST %s/token: status %d: %s", base, resp.StatusCode, b)
+	}
+	var out TokenBody
+	if err := json.Unmarshal(b, &out); err != nil || out.TokenType != "Bearer" || out.ExpiresIn <= 0 || strings.Count(out.AccessToken, ".") != 2 {
+		return "", fmt.Errorf("POST %s/token: body %.200s", base, b)
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		return "", fmt.Errorf("POST %s/token: Cache-Control %q, want no-store", base, cc)
+	}
+	return out.AccessToken, nil
+}
+
+// GetBearer does GET base+path with Authorization: Bearer token and
+// returns the status and body.
+func GetBearer(ctx context.Context, base, path, token string) (int, []byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := Client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// Greeting is GET /greet's body for name (a name that JSON needs not
+// escape).
+func Greeting(name string) string { return `{"message":"Hello, ` + name + `!"}` + "\n" }

@@ -13,15 +13,24 @@ import (
 	"time"
 )
 
-// wrkScript spreads requests over the sessions in a token file, one
-// session cookie per request, and counts answers that are not 2xx — and,
-// when given a word, 2xx answers whose body contains it (GET /greet
-// answering "World" lost its session). Arguments after "--":
-// path, token file ("-" for none), threads, word ("" for none).
+// wrkScript spreads requests over the credentials in a token file, one
+// per request, and counts answers that are not 2xx — and, when given a
+// word, 2xx answers whose body contains it (GET /greet answering "World"
+// lost its session). Arguments after "--": path, token file ("-" for
+// none), threads, word ("" for none), mode.
 //
-// Requests are formatted once per session in init, so that the Lua cost
+// Mode "cookie" (the default): each line is a session token, sent as the
+// "session" cookie. Mode "bearer": each line is "<access token>
+// <subject>", the token sent as Authorization: Bearer, and a 2xx answer
+// must be exactly the greeting of one of the file's subjects
+// ({"message":"Hello, <sub>!"}); any other body counts as wrong. (wrk does
+// not tell the script which request an answer is to, so the check is that
+// the subject is one of the pool's, not which one; cmd/load checks every
+// token's own subject before the runs.)
+//
+// Requests are formatted once per line in init, so that the Lua cost
 // per request is a table lookup. Each thread starts at its own offset, so
-// the threads do not walk the sessions in step.
+// the threads do not walk the tokens in step.
 const wrkScript = `
 local threads = {}
 
@@ -34,11 +43,20 @@ function init(args)
   local path, file, nthreads = args[1], args[2], tonumber(args[3])
   word = args[4]
   if word == "" then word = nil end
+  local mode = args[5] or "cookie"
   reqs = {}
   if file ~= "-" then
-    for tok in io.lines(file) do
-      if tok ~= "" then
-        reqs[#reqs + 1] = wrk.format("GET", path, { ["Cookie"] = "session=" .. tok })
+    for line in io.lines(file) do
+      if line ~= "" then
+        if mode == "bearer" then
+          local tok, sub = string.match(line, "^(%S+) (%S+)$")
+          if not tok then error("bad line in " .. file) end
+          good = good or {}
+          good['{"message":"Hello, ' .. sub .. '!"}\n'] = true
+          reqs[#reqs + 1] = wrk.format("GET", path, { ["Authorization"] = "Bearer " .. tok })
+        else
+          reqs[#reqs + 1] = wrk.format("GET", path, { ["Cookie"] = "session=" .. line })
+        end
       end
     end
   else
@@ -59,6 +77,8 @@ end
 function response(status, headers, body)
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
+  elseif good and not good[body] then
+    wrong = wrong + 1
   elseif word and string.find(body, word, 1, true) then
     wrong = wrong + 1
   end
@@ -76,13 +96,26 @@ end
 
 // WriteScript writes the wrk Lua script into dir and returns its path.
 func WriteScript(dir string) (string, error) {
-	p := filepath.Join(dir, "sessions.lua")
+	p := filepath.Join(dir, "load.lua")
 	return p, os.WriteFile(p, []byte(wrkScript), 0o644)
 }
 
 // WriteTokens writes one token per line.
 func WriteTokens(path string, toks []string) error {
 	return os.WriteFile(path, []byte(strings.Join(toks, "\n")+"\n"), 0o644)
+}
+
+// WriteBearerTokens writes the script's bearer-mode file: one "<access
+// token> <subject>" per line. Subjects may not hold white space.
+func WriteBearerTokens(path string, toks, subs []string) error {
+	var b strings.Builder
+	for i, t := range toks {
+		if strings.ContainsAny(subs[i], " \t\n") || strings.ContainsAny(t, " \t\n") {
+			return fmt.Errorf("token %d or its subject %q holds white space", i, subs[i])
+		}
+		b.WriteString(t + " " + subs[i] + "\n")
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // Load is one wrk run's parameters.
@@ -93,6 +126,7 @@ type Load struct {
 	URL      string // base URL, e.g. http://127.0.0.1:5000
 	Path     string // e.g. /greet
 	Tokens   string // token file, "" for none
+	Bearer   bool   // the token file is WriteBearerTokens's (else session tokens)
 	Word     string // a 2xx body containing it counts as wrong
 	Threads  int
 	Conns    int
@@ -119,11 +153,15 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 	if tokens == "" {
 		tokens = "-"
 	}
+	mode := "cookie"
+	if l.Bearer {
+		mode = "bearer"
+	}
 	argv := append(append([]string{}, l.Prefix...), l.Wrk,
 		"-t"+strconv.Itoa(l.Threads), "-c"+strconv.Itoa(l.Conns),
 		"-d"+strconv.Itoa(max(1, int(l.Duration.Round(time.Second)/time.Second)))+"s",
 		"--latency", "--timeout", "10s",
-		"-s", l.Script, l.URL+l.Path, "--", l.Path, tokens, strconv.Itoa(l.Threads), l.Word)
+		"-s", l.Script, l.URL+l.Path, "--", l.Path, tokens, strconv.Itoa(l.Threads), l.Word, mode)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	out, err := cmd.CombinedOutput()
 	res := Result{Output: string(out)}
