@@ -82,7 +82,8 @@ func New(sm *scs.SessionManager, opts *Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /greet", h.greet)
 	mux.HandleFunc("POST /session", h.login)
-	mux.HandleFunc("GET /session", h.visit)
+	mux.HandleFunc("GET /session", h.show)
+	mux.HandleFunc("POST /session/visits", h.visit)
 	mux.HandleFunc("DELETE /session", h.logout)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, http.StatusOK, bodyOK)
@@ -190,7 +191,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusCreated, sessionBody(*in.Name, 0))
 }
 
-// visit answers GET /session: the name and the visit count, one more than
+// visit answers POST /session/visits: the name and the visit count, one more than
 // before. With scs this is a plain read-modify-write: two concurrent
 // requests can both read N and both store N+1.
 func (h *handler) visit(w http.ResponseWriter, r *http.Request) {
@@ -204,6 +205,18 @@ func (h *handler) visit(w http.ResponseWriter, r *http.Request) {
 	visits := h.sm.GetInt64(ctx, "visits") + 1
 	h.sm.Put(ctx, "visits", visits)
 	writeJSON(w, r, http.StatusOK, sessionBody(name, visits))
+}
+
+// show answers GET /session: the name and the visit count, unchanged.
+func (h *handler) show(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	name := h.sm.GetString(ctx, "name")
+	if name == "" {
+		w.Header().Set("Www-Authenticate", `Session realm="greeter"`)
+		writeJSON(w, r, http.StatusUnauthorized, bodyNoSession)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, sessionBody(name, h.sm.GetInt64(ctx, "visits")))
 }
 
 // logout answers DELETE /session: 204 and the session deleted.
