@@ -109,20 +109,8 @@ func (h *handler) show(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) showSession(w http.ResponseWriter, r *http.Request, add int64) {
-	if h.sessions == nil {
-		writeJSON(w, r, http.StatusServiceUnavailable, bodyNoStore)
-		return
-	}
-	s := session.From(r.Context())
-	live, err := s.Live()
-	if err != nil {
-		writeJSON(w, r, http.StatusServiceUnavailable, bodyStoreDown)
-		return
-	}
-	name, ok := s.GetString("name")
-	if !live || !ok {
-		w.Header()["Www-Authenticate"] = headerAuth
-		writeJSON(w, r, http.StatusUnauthorized, bodyNoSession)
+	s, name, ok := h.loggedIn(w, r)
+	if !ok {
 		return
 	}
 	visits, _ := s.GetInt64("visits")
@@ -166,4 +154,27 @@ func sessionBody(name string, visits int64) []byte {
 	b = append(b, `","visits":`...)
 	b = strconv.AppendInt(b, visits, 10)
 	return append(b, "}\n"...)
+}
+
+// loggedIn returns the request's live session and its name, or answers
+// for it: 503 without sessions or with the store down, 401 without a
+// logged-in session.
+func (h *handler) loggedIn(w http.ResponseWriter, r *http.Request) (*session.Session, string, bool) {
+	if h.sessions == nil {
+		writeJSON(w, r, http.StatusServiceUnavailable, bodyNoStore)
+		return nil, "", false
+	}
+	s := session.From(r.Context())
+	live, err := s.Live()
+	if err != nil {
+		writeJSON(w, r, http.StatusServiceUnavailable, bodyStoreDown)
+		return nil, "", false
+	}
+	name, ok := s.GetString("name")
+	if !live || !ok {
+		w.Header()["Www-Authenticate"] = headerAuth
+		writeJSON(w, r, http.StatusUnauthorized, bodyNoSession)
+		return nil, "", false
+	}
+	return s, name, true
 }

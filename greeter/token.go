@@ -44,20 +44,8 @@ var (
 // subject is the session's name and whose sid is the session's ID; 401
 // without one.
 func (h *handler) token(w http.ResponseWriter, r *http.Request) {
-	if h.sessions == nil {
-		writeJSON(w, r, http.StatusServiceUnavailable, bodyNoStore)
-		return
-	}
-	s := session.From(r.Context())
-	live, err := s.Live()
-	if err != nil {
-		writeJSON(w, r, http.StatusServiceUnavailable, bodyStoreDown)
-		return
-	}
-	name, ok := s.GetString("name")
-	if !live || !ok {
-		w.Header()["Www-Authenticate"] = headerAuth
-		writeJSON(w, r, http.StatusUnauthorized, bodyNoSession)
+	s, name, ok := h.loggedIn(w, r)
+	if !ok {
 		return
 	}
 	tok, life, err := h.tokens.Issue(r.Context(), name, s.ID())
