@@ -64,6 +64,25 @@ func (c *counting) CompareAndDelete(ctx context.Context, key string, version uin
 	return c.CompareAndDeleter.CompareAndDelete(ctx, key, version)
 }
 
+// countingCOG is counting plus CreateOrGet, counted apart: a store that
+// claims or reads a key in one call.
+type countingCOG struct {
+	*counting
+	cogs atomic.Int64
+}
+
+func newCountingCOG(st interface {
+	store.CompareAndDeleter
+	store.CreateOrGetter
+}) *countingCOG {
+	return &countingCOG{counting: newCounting(st)}
+}
+
+func (c *countingCOG) CreateOrGet(ctx context.Context, key string, value []byte, ttl time.Duration) (store.Record, bool, error) {
+	c.cogs.Add(1)
+	return c.CompareAndDeleter.(store.CreateOrGetter).CreateOrGet(ctx, key, value, ttl)
+}
+
 // writes is every call that can change the store.
 func (c *counting) writes() int64 {
 	return c.creates.Load() + c.replaces.Load() + c.touches.Load() + c.deletes.Load() + c.cads.Load()

@@ -317,34 +317,58 @@ func TestRetentionEnds(t *testing.T) {
 
 // What each outcome costs in store calls: a replay is one read; a first
 // execution one read (the miss) and two writes; a handler longer than
-// Lease/3 adds one write per Lease/3.
+// Lease/3 adds one write per Lease/3. Over a store.CreateOrGetter the
+// read and the create of a first execution are one call, and a replay's
+// one call reads.
 func TestStoreCallCosts(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		st := newCounting(newMemory())
-		m := newMiddleware(t, st, &idempotency.Options{Lease: lease})
-		var sleep time.Duration
-		h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			time.Sleep(sleep)
-			io.WriteString(w, "done")
-		}))
-		type cost struct{ gets, creates, replaces, other int64 }
-		measure := func(key string) cost {
-			g, c, r, o := st.gets.Load(), st.creates.Load(), st.replaces.Load(), st.touches.Load()+st.deletes.Load()+st.cads.Load()
-			serve(h, req("POST", "/", key, ""))
-			return cost{st.gets.Load() - g, st.creates.Load() - c, st.replaces.Load() - r, st.touches.Load() + st.deletes.Load() + st.cads.Load() - o}
-		}
-		sleep = lease/3 - time.Millisecond
-		if c := measure("short"); c != (cost{1, 1, 1, 0}) {
-			t.Errorf("first execution, short handler: %+v; want 1 read, 1 create, 1 replace", c)
-		}
-		if c := measure("short"); c != (cost{1, 0, 0, 0}) {
-			t.Errorf("replay: %+v; want 1 read", c)
-		}
-		sleep = 2*lease + lease/6 // renewals at 100, 200, …, 600 ms
-		if c := measure("long"); c != (cost{1, 1, 1 + 6, 0}) {
-			t.Errorf("first execution, %v handler: %+v; want 1 read, 1 create, 6 renewals + 1 replace", sleep, c)
-		}
-	})
+	type cost struct{ gets, creates, cogs, replaces, other int64 }
+	for _, withCOG := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Get", true: "CreateOrGet"}[withCOG], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				mem := newMemory()
+				var st store.Store
+				cst := newCounting(mem)
+				cogs := func() int64 { return 0 }
+				st = cst
+				if withCOG {
+					c := newCountingCOG(mem)
+					cst, st, cogs = c.counting, c, c.cogs.Load
+				}
+				m := newMiddleware(t, st, &idempotency.Options{Lease: lease})
+				var sleep time.Duration
+				h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					time.Sleep(sleep)
+					io.WriteString(w, "done")
+				}))
+				now := func() cost {
+					return cost{cst.gets.Load(), cst.creates.Load(), cogs(), cst.replaces.Load(), cst.touches.Load() + cst.deletes.Load() + cst.cads.Load()}
+				}
+				measure := func(key string) cost {
+					b := now()
+					serve(h, req("POST", "/", key, ""))
+					a := now()
+					return cost{a.gets - b.gets, a.creates - b.creates, a.cogs - b.cogs, a.replaces - b.replaces, a.other - b.other}
+				}
+				first, replay := cost{1, 1, 0, 1, 0}, cost{1, 0, 0, 0, 0}
+				if withCOG {
+					first, replay = cost{0, 0, 1, 1, 0}, cost{0, 0, 1, 0, 0}
+				}
+				sleep = lease/3 - time.Millisecond
+				if c := measure("short"); c != first {
+					t.Errorf("first execution, short handler: %+v; want %+v", c, first)
+				}
+				if c := measure("short"); c != replay {
+					t.Errorf("replay: %+v; want %+v", c, replay)
+				}
+				sleep = 2*lease + lease/6 // renewals at 100, 200, …, 600 ms
+				long := first
+				long.replaces += 6
+				if c := measure("long"); c != long {
+					t.Errorf("first execution, %v handler: %+v; want %+v (6 renewals)", sleep, c, long)
+				}
+			})
+		})
+	}
 }
 
 // Exactly one of many concurrent requests with one key, spread over three

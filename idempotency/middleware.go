@@ -21,6 +21,7 @@ import (
 type Middleware struct {
 	st      store.Store
 	cad     store.CompareAndDeleter // nil if st cannot delete on a version
+	cog     store.CreateOrGetter    // nil if st cannot create-or-read in one call
 	bounded bool                    // give store calls a StoreTimeout deadline
 	c       config
 
@@ -40,6 +41,7 @@ func New(st store.Store, opts *Options) (*Middleware, error) {
 	}
 	m := &Middleware{st: st, c: c}
 	m.cad, _ = st.(store.CompareAndDeleter)
+	m.cog, _ = st.(store.CreateOrGetter)
 	_, nb := st.(store.NonBlocking)
 	m.bounded = !nb
 	return m, nil
@@ -171,7 +173,19 @@ func (m *Middleware) acquire(ctx context.Context, skey string, fp *[32]byte) cla
 	var waitStart time.Time
 	poll := minPoll
 	for {
-		got, err := m.get(ctx, skey)
+		var got store.Record
+		var err error
+		if m.cog != nil {
+			// One call claims a free key or reads a taken one.
+			now := m.c.now()
+			var created bool
+			got, created, err = m.createOrGet(ctx, skey, encodeInFlight(fp, 1, now.Add(m.c.lease).UnixMilli()))
+			if err == nil && created {
+				return claim{version: got.Version, attempt: 1, leaseFrom: now}
+			}
+		} else {
+			got, err = m.get(ctx, skey)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			now := m.c.now()
 			v, err := m.create(ctx, skey, encodeInFlight(fp, 1, now.Add(m.c.lease).UnixMilli()))
@@ -383,12 +397,18 @@ func (m *Middleware) get(ctx context.Context, key string) (store.Record, error) 
 	return m.st.Get(ctx, key)
 }
 
-// create and claim write in-flight records.
+// create, createOrGet and claim write in-flight records.
 
 func (m *Middleware) create(ctx context.Context, key string, value []byte) (uint64, error) {
 	ctx, cancel := m.opCtx(ctx)
 	defer cancel()
 	return m.st.Create(ctx, key, value, m.c.inFlightTTL())
+}
+
+func (m *Middleware) createOrGet(ctx context.Context, key string, value []byte) (store.Record, bool, error) {
+	ctx, cancel := m.opCtx(ctx)
+	defer cancel()
+	return m.cog.CreateOrGet(ctx, key, value, m.c.inFlightTTL())
 }
 
 func (m *Middleware) claim(ctx context.Context, key string, value []byte, version uint64) (uint64, error) {

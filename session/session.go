@@ -2,6 +2,8 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,6 +134,27 @@ func (s *Session) keyOf() string {
 		s.key = storeKey(s.m.c.prefix, s.token)
 	}
 	return s.key
+}
+
+// TokenHash returns a digest of the token the request presented: 43
+// characters of base64url (SHA-256 of the store key), "" when the request
+// carried no token of the right shape. It reads nothing from the store, so
+// it says nothing about whether the session is live: use it to key or
+// scope other records by "whoever holds this token" before, or without,
+// loading the session (the Greeter scopes Idempotency-Key records by it,
+// so that a replay costs one store read). It is stable for as long as the
+// token is: Renew and Login hand the client a new token and so a new
+// TokenHash; use ID for a binding that survives Renew. It is not a secret:
+// neither the token nor the store key can be derived from it.
+func (s *Session) TokenHash() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keyOf()
+	if k == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(k))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // LogValue keeps tokens out of logs even when a Session is logged whole.

@@ -138,8 +138,8 @@ type SessionStore = Store
 // store/storetest checks each capability a store claims. What the adapters
 // of this module offer:
 //
-//	            NonBlocking  StatsReporter  CompareAndDeleter
-//	memory      yes          yes            yes
+//	            NonBlocking  StatsReporter  CompareAndDeleter  CreateOrGetter
+//	memory      yes          yes            yes                yes
 //	redis                    yes            yes
 //	memcache                 yes            (no: memcached cannot delete on a version)
 //	postgres                 yes            yes
@@ -169,6 +169,23 @@ type CompareAndDeleter interface {
 	// record is there. Of concurrent CompareAndDeletes of one record with
 	// its version, exactly one succeeds and the others answer ErrNotFound.
 	CompareAndDelete(ctx context.Context, key string, version uint64) error
+}
+
+// CreateOrGetter is an optional capability: Create, or else a Get of what
+// the key holds, in one operation. A caller that means to claim a key but
+// must read it when it is taken (package idempotency claims a key for a
+// first execution and replays it on a retry) pays one round trip for
+// either outcome instead of two.
+type CreateOrGetter interface {
+	Store
+	// CreateOrGet stores value under key as Create does, and then returns
+	// the new record's version in rec (rec.Value nil) and created true.
+	// If a live record holds the key it writes nothing and returns that
+	// record, as Get would, with created false and a nil error: never
+	// ErrExists. Its other errors are Create's. Of concurrent
+	// CreateOrGets of one absent key exactly one creates; the others
+	// return its record (or a later one).
+	CreateOrGet(ctx context.Context, key string, value []byte, ttl time.Duration) (rec Record, created bool, err error)
 }
 
 // StatsReporter is an optional capability: a store that reports what it

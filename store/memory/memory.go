@@ -193,8 +193,21 @@ func (s *Store) get(ctx context.Context, key string) (store.Record, error) {
 }
 
 func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
-	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+	rec, created, err := s.createOrGet(ctx, key, value, ttl, false)
+	switch {
+	case err != nil:
 		return 0, err
+	case !created:
+		return 0, store.ErrExists
+	}
+	return rec.Version, nil
+}
+
+// createOrGet is Create, and with get set CreateOrGet: on a live key it
+// returns that record (a copy) rather than nothing.
+func (s *Store) createOrGet(ctx context.Context, key string, value []byte, ttl time.Duration, get bool) (store.Record, bool, error) {
+	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
+		return store.Record{}, false, err
 	}
 	v := clone(value)
 	version := driver.NewVersion()
@@ -203,10 +216,19 @@ func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.D
 	e := &entry{key: key, value: v, version: version, deadline: deadline(now, ttl), used: now, size: entrySize(key, v)}
 	sh.mu.Lock()
 	s.reap(sh, now)
-	if sh.entries[key] != nil {
+	if old := sh.entries[key]; old != nil {
 		// reap has removed it if it had expired
+		if !get {
+			sh.mu.Unlock()
+			return store.Record{}, false, store.ErrExists
+		}
+		rec := store.Record{Value: clone(old.value), Version: old.version}
+		overflow := s.use(sh, old, now)
 		sh.mu.Unlock()
-		return 0, store.ErrExists
+		if overflow {
+			s.demoteElsewhere(old)
+		}
+		return rec, false, nil
 	}
 	// The record is counted as it goes in, before anything is evicted for
 	// it, so that concurrent Creates each see the others' claims and each
@@ -217,7 +239,7 @@ func (s *Store) create(ctx context.Context, key string, value []byte, ttl time.D
 	if more {
 		s.makeRoom(sh, e)
 	}
-	return version, nil
+	return store.Record{Version: version}, true, nil
 }
 
 func (s *Store) replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
@@ -330,6 +352,14 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	err := s.del(ctx, key)
 	s.shardFor(key).count.Count(driver.OpDelete, err)
 	return err
+}
+
+// CreateOrGet implements store.CreateOrGetter. Stats counts it as a
+// Create.
+func (s *Store) CreateOrGet(ctx context.Context, key string, value []byte, ttl time.Duration) (store.Record, bool, error) {
+	rec, created, err := s.createOrGet(ctx, key, value, ttl, true)
+	s.shardFor(key).count.Count(driver.OpCreate, err)
+	return rec, created, err
 }
 
 // CompareAndDelete implements store.CompareAndDeleter.

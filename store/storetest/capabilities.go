@@ -15,6 +15,7 @@ const (
 	capNone capability = iota
 	capCompareAndDelete
 	capStats
+	capCreateOrGet
 )
 
 func (c capability) name() string {
@@ -23,6 +24,8 @@ func (c capability) name() string {
 		return "store.CompareAndDeleter"
 	case capStats:
 		return "store.StatsReporter"
+	case capCreateOrGet:
+		return "store.CreateOrGetter"
 	}
 	return ""
 }
@@ -34,6 +37,9 @@ func (c capability) offeredBy(s store.Store) bool {
 		return ok
 	case capStats:
 		_, ok := s.(store.StatsReporter)
+		return ok
+	case capCreateOrGet:
+		_, ok := s.(store.CreateOrGetter)
 		return ok
 	}
 	return true
@@ -51,6 +57,96 @@ var capabilityChecks = []check{
 	{name: "CompareAndDelete/Concurrent", fn: cadConcurrent, needs: capCompareAndDelete},
 	{name: "CompareAndDelete/InvalidKey", fn: cadInvalid, needs: capCompareAndDelete},
 	{name: "Stats/CountsCalls", fn: statsCounts, needs: capStats},
+	{name: "CreateOrGet/Creates", fn: cogCreates, needs: capCreateOrGet},
+	{name: "CreateOrGet/GetsTheLiveRecord", fn: cogGets, needs: capCreateOrGet},
+	{name: "CreateOrGet/AfterExpiry", fn: cogExpired, needs: capCreateOrGet},
+	{name: "CreateOrGet/Concurrent", fn: cogConcurrent, needs: capCreateOrGet},
+	{name: "CreateOrGet/Invalid", fn: cogInvalid, needs: capCreateOrGet},
+}
+
+func (e *env) cog() store.CreateOrGetter { return e.s.(store.CreateOrGetter) }
+
+func cogCreates(e *env) {
+	k := e.key("cog")
+	rec, created, err := e.cog().CreateOrGet(e.ctx, k, []byte("first"), long)
+	if err != nil || !created || rec.Version == 0 {
+		e.Fatalf("CreateOrGet of an absent key = %v, created %v, %v; want a new version, created", rec, created, err)
+	}
+	e.expect("after CreateOrGet created it", k, []byte("first"), rec.Version)
+}
+
+func cogGets(e *env) {
+	k := e.key("cogget")
+	v := e.mustCreate(k, []byte("held"), long)
+	rec, created, err := e.cog().CreateOrGet(e.ctx, k, []byte("other"), long)
+	if err != nil || created || string(rec.Value) != "held" || rec.Version != v {
+		e.Fatalf("CreateOrGet of a live key = {%q %d}, created %v, %v; want {\"held\" %d}, not created, nil", rec.Value, rec.Version, created, err, v)
+	}
+	e.expect("after CreateOrGet found it", k, []byte("held"), v)
+	// What it returned is the caller's: changing it changes nothing stored.
+	rec.Value[0] = 'X'
+	e.expect("after the caller changed the returned value", k, []byte("held"), v)
+}
+
+func cogExpired(e *env) {
+	k := e.key("cogexpired")
+	e.mustCreate(k, []byte("old"), e.short())
+	e.waitPast(e.short())
+	rec, created, err := e.cog().CreateOrGet(e.ctx, k, []byte("new"), long)
+	if err != nil || !created {
+		e.Fatalf("CreateOrGet over an expired record = %v, created %v, %v; want created", rec, created, err)
+	}
+	e.expect("after CreateOrGet replaced an expired record", k, []byte("new"), rec.Version)
+}
+
+func cogConcurrent(e *env) {
+	k := e.key("cograce")
+	const n = 16
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		won      int
+		winner   uint64
+		versions []uint64
+		errs     []error
+	)
+	for i := range n {
+		wg.Go(func() {
+			rec, created, err := e.cog().CreateOrGet(e.ctx, k, []byte{byte('a' + i)}, long)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case created:
+				won++
+				winner = rec.Version
+			default:
+				versions = append(versions, rec.Version)
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		e.Fatalf("concurrent CreateOrGets: %v", errs[0])
+	}
+	if won != 1 {
+		e.Fatalf("%d concurrent CreateOrGets of one absent key: %d created, want exactly 1", n, won)
+	}
+	for _, v := range versions {
+		if v != winner {
+			e.Errorf("a CreateOrGet that did not create returned version %d, want the creator's %d", v, winner)
+		}
+	}
+}
+
+func cogInvalid(e *env) {
+	if _, _, err := e.cog().CreateOrGet(e.ctx, "", []byte("x"), long); !errors.Is(err, store.ErrInvalid) {
+		e.Errorf("CreateOrGet of an empty key = %v, want store.ErrInvalid", err)
+	}
+	if _, _, err := e.cog().CreateOrGet(e.ctx, e.key("cogttl"), []byte("x"), 0); !errors.Is(err, store.ErrInvalid) {
+		e.Errorf("CreateOrGet with ttl 0 = %v, want store.ErrInvalid", err)
+	}
 }
 
 func (e *env) cad() store.CompareAndDeleter { return e.s.(store.CompareAndDeleter) }

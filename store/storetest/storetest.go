@@ -46,9 +46,10 @@
 //     (Options, New, ParseURL, Open, a scheme registered with
 //     store.Register).
 //   - Offer the optional capabilities your backend can keep
-//     (store.CompareAndDeleter, store.StatsReporter, store.NonBlocking):
-//     the suite finds them by type assertion and checks each one offered
-//     (CompareAndDelete/..., Stats/...).
+//     (store.CompareAndDeleter, store.CreateOrGetter, store.StatsReporter,
+//     store.NonBlocking): the suite finds them by type assertion and
+//     checks each one offered (CompareAndDelete/..., CreateOrGet/...,
+//     Stats/...).
 //
 // Then one test, as above, and the suite is yours: run it against a real
 // server, as this module's adapters do through testcontainers-go.
@@ -128,7 +129,7 @@ func all() []check { return slices.Concat(checks, capabilityChecks) }
 
 // applicable returns the checks for a store like the one newStore makes:
 // every check of the contract, and those of each optional capability
-// (store.CompareAndDeleter, store.StatsReporter) the store offers, found by
+// (store.CompareAndDeleter, store.CreateOrGetter, store.StatsReporter) the store offers, found by
 // a type assertion on one store it makes for the purpose. It also returns
 // the names of the capabilities offered.
 func applicable(ctx context.Context, newStore Factory) ([]check, []string, error) {
@@ -146,7 +147,7 @@ func applicable(ctx context.Context, newStore Factory) ([]check, []string, error
 			out = append(out, c)
 		}
 	}
-	for _, c := range []capability{capCompareAndDelete, capStats} {
+	for _, c := range []capability{capCompareAndDelete, capStats, capCreateOrGet} {
 		if c.offeredBy(probe) {
 			offered = append(offered, c.name())
 		}

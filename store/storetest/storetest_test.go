@@ -385,6 +385,7 @@ type capable struct {
 	*naive
 	cadIgnoresVersion bool // CompareAndDelete deletes whatever the version
 	answersAreErrors  bool // Stats counts ErrNotFound and the like as errors
+	cogOverwrites     bool // CreateOrGet writes over a live record
 
 	count driver.Counters
 }
@@ -410,6 +411,22 @@ func (c *capable) cad(ctx context.Context, key string, version uint64) error {
 	}
 	delete(c.m, key)
 	return nil
+}
+
+// CreateOrGet is Create, then Get when the key is taken (enough for the
+// checks: nothing deletes between the two), or with cogOverwrites a Replace
+// of whatever is there.
+func (c *capable) CreateOrGet(ctx context.Context, key string, value []byte, ttl time.Duration) (store.Record, bool, error) {
+	v, err := c.Create(ctx, key, value, ttl)
+	if !errors.Is(err, store.ErrExists) {
+		return store.Record{Version: v}, err == nil, err
+	}
+	r, err := c.Get(ctx, key)
+	if err == nil && c.cogOverwrites {
+		v, err = c.Replace(ctx, key, value, ttl, r.Version)
+		return store.Record{Version: v}, err == nil, err
+	}
+	return r, false, err
 }
 
 func (c *capable) Stats() store.Stats {
@@ -465,7 +482,10 @@ func TestCapabilityChecks(t *testing.T) {
 		}
 	}
 	if err := storetest.Check(t.Context(), factory(false, false), nil); err != nil {
-		t.Fatalf("a correct store with both capabilities: %v", err)
+		t.Fatalf("a correct store with the three capabilities: %v", err)
+	}
+	overwrites := func(context.Context) (store.Store, error) {
+		return &capable{naive: newNaive(faults{}), cogOverwrites: true}, nil
 	}
 	for _, c := range []struct {
 		name string
@@ -474,6 +494,7 @@ func TestCapabilityChecks(t *testing.T) {
 	}{
 		{"CompareAndDelete ignores the version", factory(true, false), "CompareAndDelete/StaleVersion"},
 		{"Stats counts answers as errors", factory(false, true), "Stats/CountsCalls"},
+		{"CreateOrGet writes over a live record", overwrites, "CreateOrGet/GetsTheLiveRecord"},
 	} {
 		err := storetest.Check(t.Context(), c.f, nil)
 		var serr *storetest.Error
