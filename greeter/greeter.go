@@ -32,7 +32,7 @@
 //
 // GET and HEAD change nothing: a prefetch or a cross-site link cannot count
 // a visit. POST /session/visits and POST /token honour an Idempotency-Key
-// header (package idempotency, scoped by session ID, records kept in the
+// header (package idempotency, scoped by session token, records kept in the
 // store for a day): a retry with the same key gets the first answer
 // replayed with Idempotent-Replayed: true, whichever instance it reaches; the
 // same key on a different request is a 422, one still running a 409. POST
@@ -112,7 +112,8 @@ type Options struct {
 
 	// Idempotency guards POST /session/visits and POST /token. Nil means
 	// one over the store given to New with idempotency's defaults, scoped
-	// by the request's session ID (IdempotencyScope); none without a store.
+	// by the request's session token (IdempotencyScope); none without a
+	// store.
 	Idempotency *idempotency.Middleware
 
 	// Tokens, if set, adds access tokens: POST /token, GET
@@ -227,20 +228,22 @@ func (h *handler) once(f http.HandlerFunc) http.HandlerFunc {
 	return h.idem.Handler(f).ServeHTTP
 }
 
-// IdempotencyScope is the Greeter's idempotency scope: the request's
-// session ID, so that one session's keys never meet another's ("" for a
-// request without a session, whose keyed POSTs answer 401 anyway). It
-// needs the session middleware in front of it. A store that cannot be read
-// reads as no session: the request then fails on the same store.
+// IdempotencyScope is the Greeter's idempotency scope: a hash of the
+// session token the request carries (session.Session.TokenHash), so that
+// one session's keys never meet another's ("" for a request without a
+// token, whose keyed POSTs answer 401 anyway). It needs the session
+// middleware in front of it, and it reads nothing from the store: a replay
+// costs the one read of the idempotency record. The scope is the holder of
+// a token rather than the session's ID, which would take a session read
+// on every keyed request; the two differ only across Session.Renew, which
+// the Greeter never calls (a login starts a new session, and so a new
+// scope, either way).
 func IdempotencyScope(r *http.Request) (string, error) {
 	s := session.From(r.Context())
 	if s == nil {
 		return "", nil
 	}
-	if live, err := s.Live(); err != nil || !live {
-		return "", nil
-	}
-	return s.ID(), nil
+	return s.TokenHash(), nil
 }
 
 // ServeHTTP implements http.Handler.

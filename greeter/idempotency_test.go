@@ -1,12 +1,17 @@
 package greeter_test
 
 import (
+	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stateless-go/stateless/greeter"
+	"github.com/stateless-go/stateless/store"
 	"github.com/stateless-go/stateless/store/memory"
 )
 
@@ -81,3 +86,95 @@ func TestLoginAcceptsAKey(t *testing.T) {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// opCounter counts the store calls a Greeter makes, by method.
+type opCounter struct {
+	store.Store
+	mu  sync.Mutex
+	ops map[string]int
+}
+
+func (c *opCounter) note(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ops[op]++
+}
+
+func (c *opCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops := c.ops
+	c.ops = map[string]int{}
+	return ops
+}
+
+func (c *opCounter) Get(ctx context.Context, key string) (store.Record, error) {
+	c.note("get")
+	return c.Store.Get(ctx, key)
+}
+
+func (c *opCounter) Create(ctx context.Context, key string, value []byte, ttl time.Duration) (uint64, error) {
+	c.note("create")
+	return c.Store.Create(ctx, key, value, ttl)
+}
+
+func (c *opCounter) Replace(ctx context.Context, key string, value []byte, ttl time.Duration, version uint64) (uint64, error) {
+	c.note("replace")
+	return c.Store.Replace(ctx, key, value, ttl, version)
+}
+
+func (c *opCounter) Touch(ctx context.Context, key string, ttl time.Duration) error {
+	c.note("touch")
+	return c.Store.Touch(ctx, key, ttl)
+}
+
+func (c *opCounter) Delete(ctx context.Context, key string) error {
+	c.note("delete")
+	return c.Store.Delete(ctx, key)
+}
+
+// opCounterCOG is opCounter over a store.CreateOrGetter, which it offers.
+type opCounterCOG struct{ *opCounter }
+
+func (c opCounterCOG) CreateOrGet(ctx context.Context, key string, value []byte, ttl time.Duration) (store.Record, bool, error) {
+	c.note("createOrGet")
+	return c.Store.(store.CreateOrGetter).CreateOrGet(ctx, key, value, ttl)
+}
+
+// TestReplayCostsOneRead: a replayed POST /session/visits costs one store
+// call, the read of its idempotency record, and no session read (the
+// scope is a hash of the session token, not the session's ID). A first
+// execution costs the key's claim (a Get and a Create, or one CreateOrGet
+// where the store offers it), the session's save and the key's
+// completion.
+func TestReplayCostsOneRead(t *testing.T) {
+	for _, withCOG := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Get", true: "CreateOrGet"}[withCOG], func(t *testing.T) {
+			oc := &opCounter{Store: memory.New(nil), ops: map[string]int{}}
+			var st store.Store = oc
+			first, replay := map[string]int{"get": 1, "create": 1, "replace": 2}, map[string]int{"get": 1}
+			if withCOG {
+				st = opCounterCOG{oc}
+				first, replay = map[string]int{"createOrGet": 1, "replace": 2}, map[string]int{"createOrGet": 1}
+			}
+			h := greeter.New(st, nil)
+			alice := loginAs(t, h, "Alice")
+			oc.take()
+			if got := decodeSession(t, keyed(t, h, "/session/visits", alice, "k1"), http.StatusOK); got.Visits != 1 {
+				t.Fatalf("first keyed visit: %+v", got)
+			}
+			if ops := oc.take(); !maps.Equal(ops, first) {
+				t.Errorf("first execution made %v; want %v", ops, first)
+			}
+			for i := range 3 {
+				w := keyed(t, h, "/session/visits", alice, "k1")
+				if w.Header().Get("Idempotent-Replayed") != "true" {
+					t.Fatalf("retry %d not replayed: %d %q", i, w.Code, w.Body)
+				}
+				if ops := oc.take(); !maps.Equal(ops, replay) {
+					t.Errorf("replay %d made %v; want %v", i, ops, replay)
+				}
+			}
+		})
+	}
+}
