@@ -142,7 +142,7 @@ type SessionStore = Store
 //	memory      yes          yes            yes                yes
 //	redis                    yes            yes
 //	memcache                 yes            (no: memcached cannot delete on a version)
-//	postgres                 yes            yes
+//	postgres                 yes            yes                yes
 //
 // A wrapper around a store should forward a capability only if it can
 // keep its promise.

@@ -2,7 +2,7 @@
 // registers itself for "postgres://" and "postgresql://" URLs with
 // store.Open, and owns its table: it creates it on first use and deletes
 // expired rows in the background. Beyond store.Store it offers
-// store.StatsReporter and store.CompareAndDeleter.
+// store.StatsReporter, store.CompareAndDeleter and store.CreateOrGetter.
 //
 // Postgres is the store for sessions that must survive a restart of the
 // store: every successful write is a committed transaction. It needs

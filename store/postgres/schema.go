@@ -39,7 +39,7 @@ func parseTable(name string) (pgx.Identifier, error) {
 // statements holds the SQL of every operation, built once from the
 // sanitized table name; all data travels as parameters.
 type statements struct {
-	get, create, replace, replaceBatch, touch, del, compareAndDelete, reap string
+	get, create, createOrGet, replace, replaceBatch, touch, del, compareAndDelete, reap string
 	createTable, createIndex                                               string
 }
 
@@ -56,6 +56,24 @@ VALUES ($1, $2, $3, now() + $4::interval)
 ON CONFLICT (key) DO UPDATE
 SET value = excluded.value, version = excluded.version, expires_at = excluded.expires_at
 WHERE s.expires_at <= now()`,
+
+		// create, then, when it wrote nothing, the live row, in one
+		// statement. The SELECT reads the statement's snapshot, so a row
+		// another transaction committed after it began — the very row
+		// the INSERT found in its way — may be invisible to it: then
+		// nothing comes back and CreateOrGet reads again (createorget.go).
+		createOrGet: `WITH ins AS (
+	INSERT INTO ` + t + ` AS s (key, value, version, expires_at)
+	VALUES ($1, $2, $3, now() + $4::interval)
+	ON CONFLICT (key) DO UPDATE
+	SET value = excluded.value, version = excluded.version, expires_at = excluded.expires_at
+	WHERE s.expires_at <= now()
+	RETURNING s.version
+)
+SELECT NULL::bytea, version, true FROM ins
+UNION ALL
+SELECT value, version, false FROM ` + t + `
+WHERE key = $1 AND expires_at > now() AND NOT EXISTS (SELECT 1 FROM ins)`,
 
 		// The data-modifying CTE always runs; the CASE reads the table
 		// again only when it updated nothing (an uncorrelated EXISTS is an
