@@ -67,7 +67,7 @@ type Options struct {
 
 // New returns the Greeter's routes over sm as an http.Handler:
 //
-//	GET /greet[?name=X]  POST /session  GET /session  DELETE /session
+//	GET /greet[?name=X]  POST /session  GET /session  POST /session/visits  DELETE /session
 //	GET /healthz         GET /readyz
 //
 // wrapped in sm.LoadAndSave and http.CrossOriginProtection, as package

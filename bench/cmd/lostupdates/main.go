@@ -1,5 +1,5 @@
 // Command lostupdates checks issue 4's correctness acceptance, for our
-// Greeter and for the scs peer alike: -calls GET /session requests,
+// Greeter and for the scs peer alike: -calls POST /session/visits requests,
 // -concurrency at a time, on ONE session, spread round-robin over
 // -instances servers sharing one store. Each 2xx answer claims one visit
 // was counted; at the end the session's visits must equal the number of
@@ -33,7 +33,7 @@ import (
 
 func main() {
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
-	calls := flag.Int("calls", 2000, "GET /session calls on the one session")
+	calls := flag.Int("calls", 2000, "POST /session/visits calls on the one session")
 	conc := flag.Int("concurrency", 16, "calls in flight at once")
 	instances := flag.Int("instances", 2, "servers of each kind sharing the store (memory: always 1)")
 	backends := flag.String("backends", "redis", "comma-separated: memory, redis, postgres")
@@ -148,7 +148,7 @@ func measure(ctx context.Context, o opts, bins harness.Binaries) int {
 		}
 	}
 
-	fmt.Printf("\n%d GET /session calls, %d at a time, on one session, round-robin over the instances:\n\n", o.calls, o.conc)
+	fmt.Printf("\n%d POST /session/visits calls, %d at a time, on one session, round-robin over the instances:\n\n", o.calls, o.conc)
 	fmt.Println("| backend | server | instances | 2xx | non-2xx | transport errors | final visits | lost (2xx − visits) | time | acceptance |")
 	fmt.Println("|---|---|---:|---:|---|---:|---:|---:|---:|---|")
 	code := 0
@@ -232,7 +232,7 @@ func one(ctx context.Context, o opts, backend, name, bin, url, dir string, n int
 				if k >= int64(o.calls) || ctx.Err() != nil {
 					return
 				}
-				code, _, err := harness.Get(ctx, srvs[k%int64(n)].Base, "/session", tok)
+				code, _, err := harness.Do(ctx, http.MethodPost, srvs[k%int64(n)].Base, "/session/visits", tok)
 				switch {
 				case err != nil:
 					errs.Add(1)
@@ -249,13 +249,13 @@ func one(ctx context.Context, o opts, backend, name, bin, url, dir string, n int
 	wg.Wait()
 	r.elapsed = time.Since(start)
 	r.ok2xx, r.errors = ok.Load(), errs.Load()
-	// One more call reads the count; it counts itself.
+	// GET /session reads the count.
 	v, err := harness.Visits(ctx, srvs[0].Base, tok)
 	if err != nil {
 		r.err = fmt.Errorf("reading the final count: %w", err)
 		return r
 	}
-	r.visits = v - 1
+	r.visits = v
 	if code, _, _ := harness.Get(ctx, srvs[0].Base, "/greet", tok); code != http.StatusOK {
 		r.err = fmt.Errorf("GET /greet after the run: %d", code)
 	}

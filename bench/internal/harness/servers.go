@@ -171,7 +171,12 @@ type SessionBody struct {
 // Get does GET base+path with the session cookie tok (none if empty) and
 // returns the status and body.
 func Get(ctx context.Context, base, path, tok string) (int, []byte, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	return Do(ctx, http.MethodGet, base, path, tok)
+}
+
+// Do is Get with another method (a request without a body).
+func Do(ctx context.Context, method, base, path, tok string) (int, []byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, method, base+path, nil)
 	if tok != "" {
 		req.Header.Set("Cookie", "session="+tok)
 	}
@@ -184,8 +189,8 @@ func Get(ctx context.Context, base, path, tok string) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
-// Visits does GET /session (which itself counts one visit) and returns the
-// visits it reports.
+// Visits does GET /session, which only reads, and returns the visits it
+// reports.
 func Visits(ctx context.Context, base, tok string) (int64, error) {
 	code, b, err := Get(ctx, base, "/session", tok)
 	if err != nil {

@@ -44,6 +44,7 @@ function init(args)
   word = args[4]
   if word == "" then word = nil end
   local mode = args[5] or "cookie"
+  local method = args[6] or "GET"
   reqs = {}
   if file ~= "-" then
     for line in io.lines(file) do
@@ -53,14 +54,14 @@ function init(args)
           if not tok then error("bad line in " .. file) end
           good = good or {}
           good['{"message":"Hello, ' .. sub .. '!"}\n'] = true
-          reqs[#reqs + 1] = wrk.format("GET", path, { ["Authorization"] = "Bearer " .. tok })
+          reqs[#reqs + 1] = wrk.format(method, path, { ["Authorization"] = "Bearer " .. tok })
         else
-          reqs[#reqs + 1] = wrk.format("GET", path, { ["Cookie"] = "session=" .. line })
+          reqs[#reqs + 1] = wrk.format(method, path, { ["Cookie"] = "session=" .. line })
         end
       end
     end
   else
-    reqs[1] = wrk.format("GET", path)
+    reqs[1] = wrk.format(method, path)
   end
   n = #reqs
   i = (id * math.floor(n / nthreads)) % n
@@ -125,6 +126,7 @@ type Load struct {
 	Script   string
 	URL      string // base URL, e.g. http://127.0.0.1:5000
 	Path     string // e.g. /greet
+	Method   string // "" for GET; a POST carries no body
 	Tokens   string // token file, "" for none
 	Bearer   bool   // the token file is WriteBearerTokens's (else session tokens)
 	Word     string // a 2xx body containing it counts as wrong
@@ -157,11 +159,15 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 	if l.Bearer {
 		mode = "bearer"
 	}
+	method := l.Method
+	if method == "" {
+		method = "GET"
+	}
 	argv := append(append([]string{}, l.Prefix...), l.Wrk,
 		"-t"+strconv.Itoa(l.Threads), "-c"+strconv.Itoa(l.Conns),
 		"-d"+strconv.Itoa(max(1, int(l.Duration.Round(time.Second)/time.Second)))+"s",
 		"--latency", "--timeout", "10s",
-		"-s", l.Script, l.URL+l.Path, "--", l.Path, tokens, strconv.Itoa(l.Threads), l.Word, mode)
+		"-s", l.Script, l.URL+l.Path, "--", l.Path, tokens, strconv.Itoa(l.Threads), l.Word, mode, method)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	out, err := cmd.CombinedOutput()
 	res := Result{Output: string(out)}
