@@ -33,6 +33,7 @@ type cacheEntry struct {
 	key     *Key
 	kid     string
 	expires int64 // exp, Unix nanoseconds
+	rs      RevocationSubject
 }
 
 func newTokenCache(size int) *tokenCache {

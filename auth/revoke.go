@@ -540,9 +540,13 @@ func (r *Revocations) Revoked(ctx context.Context, t RevocationSubject) (bool, e
 
 // lookup reports whether the local view revokes t.
 func (r *Revocations) lookup(t *RevocationSubject) bool {
+	pre := t.pre
+	if pre == nil {
+		pre = &revPre{}
+	}
 	var now int64
 	if t.SID != "" {
-		if e, ok := r.find(revSession, t.SID); ok {
+		if e, ok := r.find(revSession, t.SID, pre.sid); ok {
 			now = time.Now().UnixNano()
 			if now < e.until {
 				return true
@@ -550,7 +554,7 @@ func (r *Revocations) lookup(t *RevocationSubject) bool {
 		}
 	}
 	if t.JTI != "" {
-		if e, ok := r.find(revToken, t.JTI); ok {
+		if e, ok := r.find(revToken, t.JTI, pre.jti); ok {
 			if now == 0 {
 				now = time.Now().UnixNano()
 			}
@@ -560,7 +564,7 @@ func (r *Revocations) lookup(t *RevocationSubject) bool {
 		}
 	}
 	if t.Subject != "" {
-		if e, ok := r.find(revSubject, t.Subject); ok {
+		if e, ok := r.find(revSubject, t.Subject, pre.sub); ok {
 			if now == 0 {
 				now = time.Now().UnixNano()
 			}
@@ -572,8 +576,14 @@ func (r *Revocations) lookup(t *RevocationSubject) bool {
 	return false
 }
 
-func (r *Revocations) find(kind revKind, id string) (revEntry, bool) {
-	h := revSum(id)
+// find looks id up; pre, if not nil, is revSum(id).
+func (r *Revocations) find(kind revKind, id string, pre *revHash) (revEntry, bool) {
+	var h revHash
+	if pre != nil {
+		h = *pre
+	} else {
+		h = revSum(id)
+	}
 	sh := &r.shards[revShardOf(&h)]
 	sh.mu.RLock()
 	e, ok := sh.m[kind][h]
@@ -585,6 +595,21 @@ func (r *Revocations) find(kind revKind, id string) (revEntry, bool) {
 func revSum(id string) revHash {
 	var buf [128]byte
 	return sha256.Sum256(append(buf[:0], id...))
+}
+
+// revPre holds the revSums of a RevocationSubject's IDs (nil for an
+// empty one), computed once for a cached token.
+type revPre struct{ sid, jti, sub *revHash }
+
+func newRevPre(t *RevocationSubject) *revPre {
+	sum := func(id string) *revHash {
+		if id == "" {
+			return nil
+		}
+		h := revSum(id)
+		return &h
+	}
+	return &revPre{sid: sum(t.SID), jti: sum(t.JTI), sub: sum(t.Subject)}
 }
 
 // revShardOf is the shard of an entry: the first hex digit of its hash.

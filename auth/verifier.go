@@ -27,6 +27,10 @@ type RevocationSubject struct {
 	SID      string    // sid: the session's stable ID ("" if none)
 	JTI      string    // jti
 	IssuedAt time.Time // iat
+
+	// pre, when set, holds the hashes Revocations looks the IDs up by,
+	// computed once per cached token rather than on every hit.
+	pre *revPre
 }
 
 // VerificationKeys is where a Verifier finds the key a token names: a
@@ -199,7 +203,12 @@ func (v *Verifier) Forget(token string) {
 	}
 }
 
-func tokenHash(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+// tokenHash hashes a token without allocating for tokens up to
+// MaxCachedTokenSize.
+func tokenHash(token string) [32]byte {
+	var buf [MaxCachedTokenSize]byte
+	return sha256.Sum256(append(buf[:0], token...))
+}
 
 // verify returns the cached (shared, read-only) claims of a good token.
 func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
@@ -220,7 +229,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
 			// The key must still be the one that verified the token: a key
 			// dropped from a remote set takes its cached tokens with it.
 			if k, err := v.keys.VerificationKey(ctx, e.kid); err == nil && k == e.key {
-				if err := v.checkRevoked(ctx, e.claims); err != nil {
+				if err := v.checkRevokedSubject(ctx, e.rs); err != nil {
 					if errors.Is(err, ErrTokenRevoked) {
 						v.cache.remove(h)
 					}
@@ -268,7 +277,9 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, err
 	}
 	if v.cache != nil && len(token) <= MaxCachedTokenSize {
-		v.cache.put(h, &cacheEntry{claims: c, key: key, kid: hdr.kid, expires: c.ExpiresAt.UnixNano()}, now)
+		rs := c.revocationSubject()
+		rs.pre = newRevPre(&rs)
+		v.cache.put(h, &cacheEntry{claims: c, key: key, kid: hdr.kid, expires: c.ExpiresAt.UnixNano(), rs: rs}, now)
 	}
 	return c, nil
 }
@@ -277,7 +288,14 @@ func (v *Verifier) checkRevoked(ctx context.Context, c *Claims) error {
 	if v.revocation == nil {
 		return nil
 	}
-	revoked, err := v.revocation.Revoked(ctx, c.revocationSubject())
+	return v.checkRevokedSubject(ctx, c.revocationSubject())
+}
+
+func (v *Verifier) checkRevokedSubject(ctx context.Context, rs RevocationSubject) error {
+	if v.revocation == nil {
+		return nil
+	}
+	revoked, err := v.revocation.Revoked(ctx, rs)
 	switch {
 	case err != nil && v.failOpen:
 		return nil
