@@ -139,9 +139,14 @@
 // StoreTimeout (none for a store.NonBlocking store such as store/memory).
 // Records expire Retention after their last write.
 //
-// Costs: a replay is one store read; a first execution one read (the miss)
-// and two writes (create, complete), plus one write per Lease/3 for a
-// handler that runs longer than that.
+// Costs: over a store that offers store.CreateOrGetter (store/memory,
+// store/postgres) a first execution is two writes (the claim, which reads
+// the record instead when the key is taken, and the completion) and a
+// replay is that one call, reading; over any other store a replay is one
+// read, and a first execution one read (the miss) and the same two
+// writes. A handler that runs longer than Lease/3 adds one write per
+// Lease/3. The scope function is the caller's: the Greeter's
+// (greeter.IdempotencyScope) reads nothing from the store.
 //
 // # Stores that forget
 //
