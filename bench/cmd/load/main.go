@@ -14,6 +14,9 @@
 //	baseline      GET /greet?name=Alice, no session, no token
 //	read          GET /greet with a session cookie (greets the session's name)
 //	rmw           POST /session/visits with a session cookie (visits+1: read-modify-write)
+//	rmw-key       rmw with a new Idempotency-Key on every request (ours only)
+//	replay        rmw with one Idempotency-Key per session: after each session's first, replays (ours only)
+//	session       GET /session with a session cookie (a session read answering what replay answers)
 //	bearer        GET /greet with one access token, the same on every request
 //	bearer-fresh  GET /greet with the next of -tokens access tokens on each request
 //
@@ -40,6 +43,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -59,6 +63,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stateless-go/stateless/bench/internal/chart"
 	"github.com/stateless-go/stateless/bench/internal/harness"
 )
 
@@ -134,7 +139,7 @@ func (c *config) check() error {
 	}
 	for _, s := range c.scenarios {
 		if _, ok := scenarioDefs[s]; !ok {
-			return fmt.Errorf("unknown scenario %q: want baseline, read, rmw, bearer or bearer-fresh", s)
+			return fmt.Errorf("unknown scenario %q: want baseline, read, rmw, rmw-key, replay, session, bearer or bearer-fresh", s)
 		}
 	}
 	for _, s := range c.servers {
@@ -183,6 +188,7 @@ const (
 func (k credential) bearer() bool { return k == oneToken || k == tokenPool }
 
 type scenario struct {
+	keys   string // Idempotency-Keys: "", "fresh" or "fixed" (harness.Load.Keys)
 	method string // "" for GET
 	path   string
 	auth   credential
@@ -193,6 +199,9 @@ var scenarioDefs = map[string]scenario{
 	"baseline":     {path: "/greet?name=Alice"},
 	"read":         {path: "/greet", auth: sessionCookie, word: "World"},
 	"rmw":          {method: "POST", path: "/session/visits", auth: sessionCookie},
+	"rmw-key":      {method: "POST", path: "/session/visits", auth: sessionCookie, keys: "fresh"},
+	"replay":       {method: "POST", path: "/session/visits", auth: sessionCookie, keys: "fixed"},
+	"session":      {path: "/session", auth: sessionCookie},
 	"bearer":       {path: "/greet", auth: oneToken},
 	"bearer-fresh": {path: "/greet", auth: tokenPool},
 }
@@ -200,6 +209,8 @@ var scenarioDefs = map[string]scenario{
 // serves reports whether server kind can run the scenario.
 func (s scenario) serves(kind string) bool {
 	switch {
+	case s.keys != "":
+		return strings.HasPrefix(kind, "ours") // scs has no Idempotency-Key
 	case s.auth == sessionCookie:
 		return harness.HasSessions(kind)
 	case s.auth.bearer():
@@ -332,6 +343,7 @@ func run(ctx context.Context, c config) error {
 	os.WriteFile(filepath.Join(c.out, "results.md"), []byte(md.String()), 0o644)
 	if b, err := json.MarshalIndent(map[string]any{"rows": rows, "checks": checks, "loadavg": la}, "", "  "); err == nil {
 		os.WriteFile(filepath.Join(c.out, "results.json"), b, 0o644)
+		writeChart(c, b) // results.svg: cmd/chart draws both placements from the results.json files
 	}
 	return nil
 }
@@ -487,12 +499,17 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 			rows = append(rows, r)
 		}
 	}
-	counted := map[string]int64{} // rmw 2xx per server
+	counted := map[string]int64{}                  // 2xx of the scenarios that count a visit, per server
+	replayRun := fmt.Sprint(time.Now().UnixNano()) // the replay scenario's key, the same in every run
 
 	load := func(name, sc string, d time.Duration) (harness.Result, error) {
 		t, def := targets[name], scenarioDefs[sc]
+		keyRun := replayRun
+		if def.keys == "fresh" {
+			keyRun = fmt.Sprint(time.Now().UnixNano()) // new keys for every run
+		}
 		l := harness.Load{
-			Wrk: c.wrk, Prefix: prefix(c.wrkCPUs), Script: script, URL: t.srv.Base, Path: def.path, Method: def.method,
+			Wrk: c.wrk, Prefix: prefix(c.wrkCPUs), Script: script, URL: t.srv.Base, Path: def.path, Method: def.method, Keys: def.keys, KeyRun: keyRun,
 			Word: def.word, Threads: c.threads, Conns: c.conns, Duration: d,
 		}
 		switch def.auth {
@@ -507,7 +524,7 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 		if err != nil {
 			return res, fmt.Errorf("%s %s: %w", name, sc, err)
 		}
-		if sc == "rmw" {
+		if sc == "rmw" || sc == "rmw-key" {
 			counted[name] += res.Requests - res.Non2xx
 		}
 		if t.srv.Proc.Exited() {
@@ -561,12 +578,16 @@ func runBackend(ctx context.Context, c config, bins harness.Binaries, script, ba
 	}
 
 	// Read back every session's visits: each POST /session/visits must
-	// have counted exactly one.
+	// have counted exactly one, and the replay scenario one per session
+	// (its first request; the rest replay it).
 	var checks []check
-	if slices.Contains(c.scenarios, "rmw") {
+	if slices.ContainsFunc(c.scenarios, func(s string) bool { return s == "rmw" || s == "rmw-key" || s == "replay" }) {
 		for _, name := range order {
-			if byKey["rmw/"+name] == nil {
+			if byKey["rmw/"+name] == nil && byKey["rmw-key/"+name] == nil && byKey["replay/"+name] == nil {
 				continue
+			}
+			if byKey["replay/"+name] != nil {
+				counted[name] += int64(len(targets[name].toks))
 			}
 			var sum int64
 			for _, tok := range targets[name].toks {
@@ -795,7 +816,8 @@ func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
 	}
 
 	// Every server's figures, then the ratios the token work is judged by.
-	if c.bearer() || slices.Contains(c.servers, "jwtauth") || slices.Contains(c.servers, "ours-nocache") {
+	keyed := slices.ContainsFunc(c.scenarios, func(s string) bool { return scenarioDefs[s].keys != "" })
+	if c.bearer() || keyed || slices.Contains(c.servers, "jwtauth") || slices.Contains(c.servers, "ours-nocache") {
 		fmt.Fprintln(w, "| backend | scenario | server | req/s | p99 | bad answers |")
 		fmt.Fprintln(w, "|---|---|---|---:|---:|---:|")
 		for _, b := range c.backends {
@@ -814,6 +836,8 @@ func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
 		type ratioDef struct{ aSc, aSrv, bSc, bSrv, target string }
 		defs := []ratioDef{
 			{"bearer", "ours", "baseline", "ours", "≥ 0.85×"},
+			{"rmw-key", "ours", "rmw", "ours", "≥ 0.6×"},
+			{"replay", "ours", "session", "ours", "≥ 0.9×"},
 			{"bearer-fresh", "ours-nocache", "bearer-fresh", "jwtauth", "≥ 1.00×"},
 			{"bearer-fresh", "ours", "bearer-fresh", "jwtauth", "information"},
 			{"bearer-fresh", "ours", "bearer-fresh", "ours-nocache", "information: the cache on a pool larger than it"},
@@ -878,4 +902,26 @@ func oneLine(s string) string {
 
 func logf(format string, args ...any) {
 	log.Printf(format, args...)
+}
+
+// writeChart draws this run's read and rmw rows, ours against scs, as
+// results.svg in c.out; a run without such rows draws nothing.
+func writeChart(c config, results []byte) {
+	placement := "shared"
+	if c.serverCPUs != "" || c.wrkCPUs != "" {
+		placement = "pinned"
+	}
+	p, err := chart.FromResults(bytes.NewReader(results), placement)
+	if err != nil {
+		return
+	}
+	svg, err := chart.SVG(&chart.Figures{Title: "Requests per second: stateless vs scs", Subtitle: "cmd/load, " + placement, Placements: []chart.Placement{p}})
+	if err == nil {
+		err = os.WriteFile(filepath.Join(c.out, "results.svg"), svg, 0o644)
+	}
+	if err != nil {
+		logf("chart: %v", err)
+		return
+	}
+	logf("chart in %s", filepath.Join(c.out, "results.svg"))
 }

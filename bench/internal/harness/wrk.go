@@ -45,6 +45,8 @@ function init(args)
   if word == "" then word = nil end
   local mode = args[5] or "cookie"
   local method = args[6] or "GET"
+  local keys = args[7] or ""
+  local run = args[8] or ""
   reqs = {}
   if file ~= "-" then
     for line in io.lines(file) do
@@ -55,6 +57,11 @@ function init(args)
           good = good or {}
           good['{"message":"Hello, ' .. sub .. '!"}\n'] = true
           reqs[#reqs + 1] = wrk.format(method, path, { ["Authorization"] = "Bearer " .. tok })
+        elseif keys == "fresh" then
+          -- formatted per request, in request(): each carries a new key
+          reqs[#reqs + 1] = "session=" .. line
+        elseif keys == "fixed" then
+          reqs[#reqs + 1] = wrk.format(method, path, { ["Cookie"] = "session=" .. line, ["Idempotency-Key"] = "replay-" .. run })
         else
           reqs[#reqs + 1] = wrk.format(method, path, { ["Cookie"] = "session=" .. line })
         end
@@ -65,6 +72,9 @@ function init(args)
   end
   n = #reqs
   i = (id * math.floor(n / nthreads)) % n
+  if keys == "fresh" then
+    fresh = { method = method, path = path, prefix = "k-" .. run .. "-" .. id .. "-", count = 0 }
+  end
   non2xx = 0
   wrong = 0
 end
@@ -72,6 +82,10 @@ end
 function request()
   i = i + 1
   if i > n then i = 1 end
+  if fresh then
+    fresh.count = fresh.count + 1
+    return wrk.format(fresh.method, fresh.path, { ["Cookie"] = reqs[i], ["Idempotency-Key"] = fresh.prefix .. fresh.count })
+  end
   return reqs[i]
 end
 
@@ -121,12 +135,17 @@ func WriteBearerTokens(path string, toks, subs []string) error {
 
 // Load is one wrk run's parameters.
 type Load struct {
-	Wrk      string // wrk binary
-	Prefix   []string
-	Script   string
-	URL      string // base URL, e.g. http://127.0.0.1:5000
-	Path     string // e.g. /greet
-	Method   string // "" for GET; a POST carries no body
+	Wrk    string // wrk binary
+	Prefix []string
+	Script string
+	URL    string // base URL, e.g. http://127.0.0.1:5000
+	Path   string // e.g. /greet
+	Method string // "" for GET; a POST carries no body
+	// Keys, with session tokens: "fresh" sends a new Idempotency-Key on
+	// every request, "fixed" one key per session (KeyRun names it: every
+	// request after a session's first is a replay), "" none.
+	Keys     string
+	KeyRun   string
 	Tokens   string // token file, "" for none
 	Bearer   bool   // the token file is WriteBearerTokens's (else session tokens)
 	Word     string // a 2xx body containing it counts as wrong
@@ -167,7 +186,7 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 		"-t"+strconv.Itoa(l.Threads), "-c"+strconv.Itoa(l.Conns),
 		"-d"+strconv.Itoa(max(1, int(l.Duration.Round(time.Second)/time.Second)))+"s",
 		"--latency", "--timeout", "10s",
-		"-s", l.Script, l.URL+l.Path, "--", l.Path, tokens, strconv.Itoa(l.Threads), l.Word, mode, method)
+		"-s", l.Script, l.URL+l.Path, "--", l.Path, tokens, strconv.Itoa(l.Threads), l.Word, mode, method, l.Keys, l.KeyRun)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	out, err := cmd.CombinedOutput()
 	res := Result{Output: string(out)}
