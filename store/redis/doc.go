@@ -1,7 +1,8 @@
 // Package redis is the store.Store adapter for Redis, over
 // github.com/redis/go-redis/v9. One adapter serves a standalone server,
 // Sentinel and Cluster, through goredis.UniversalClient. Beyond store.Store
-// it offers store.StatsReporter and store.CompareAndDeleter.
+// it offers store.StatsReporter, store.CompareAndDeleter and
+// store.CreateOrGetter.
 //
 // Use New with a client you configure and own, or Open (or store.Open, once
 // this package is imported) with a URL; the store Open makes owns its client
@@ -46,6 +47,8 @@
 //	prefix=myapp:sessions:   Options.KeyPrefix (default "stateless:")
 //	max_value_size=65536     Options.MaxValueSize, in bytes
 //	batching=false           Options.DisableBatching (see Batching)
+//	wait_replicas=1          Options.WaitReplicas (see Replication)
+//	wait_timeout=100ms       Options.WaitTimeout, a Go duration (see Replication)
 //
 // Unknown parameters are an error, so a typo is not silently ignored, and
 // so are pool sizes go-redis cannot use. Parameters that route reads to
@@ -106,6 +109,51 @@
 // Batching is on by default; Options.DisableBatching (batching=false in a
 // URL) sends every call alone and at once, on a pooled connection of its
 // own, as a plain go-redis command goes.
+//
+// # Replication
+//
+// Redis replicates asynchronously: a write is acknowledged once the master
+// has it, and if the master dies before a replica got it, the replica that
+// Sentinel promotes does not have it. Options.WaitReplicas (wait_replicas
+// in a URL) closes most of that window: every write is followed, on the
+// same connection, by WAIT WaitReplicas WaitTimeout, and the call
+// succeeds only when that many replicas confirm they have it. A batched
+// pipeline carries one WAIT at its end, which covers every write in it
+// (WAIT waits for its connection's latest write); a write sent alone goes
+// in a pipeline of two, the write and WAIT, so either way the wait costs
+// one replica round trip and no extra round trip to the master.
+//
+// Every write waits: Create (a login lost in a failover is a user logged
+// out), Replace (a lost update), Touch (a lost renewal lets a session
+// expire at its old deadline), Delete and CompareAndDelete (a lost delete
+// brings a logged-out session back on the new master). Reads do not wait,
+// but a Get that shares a pipeline with writes returns with the
+// pipeline, after its WAIT.
+//
+// When fewer replicas confirm within WaitTimeout, the call fails with an
+// error for which errors.Is(err, ErrNotReplicated) holds. The write is on
+// the master, or may be: it is not undone, and a caller must treat the
+// call like any failed call whose outcome is unknown (the session layer
+// answers 503 and the client tries again). WAIT waits for its
+// connection's latest write, so a call that changed nothing (a Delete of
+// a missing key, a stale Replace) normally has its answer at once; it
+// gets ErrNotReplicated only when it shares a connection or a pipeline
+// with a write not yet confirmed. So with one replica, a replica that stops answering makes every
+// write fail after WaitTimeout, until it is back or Sentinel replaces it:
+// the option trades availability for durability. WaitTimeout must be
+// positive (WAIT 0 would block for ever) and shorter than the client's
+// ReadTimeout (read_timeout, 3 s by default), or go-redis would stop
+// reading the reply and send the write again; it is rounded up to whole
+// milliseconds. Keep it well under the deadline callers give a write
+// (the session layer's StoreTimeout, 1 s by default).
+//
+// It is not strong consistency: with several replicas Sentinel may promote
+// one that had not confirmed a write, and a write whose reply go-redis
+// lost and that it sent again (see Retries) is confirmed by the retry's
+// WAIT, which on Redis 7 and later covers the retry's connection's own
+// writes only. A Cluster is refused (New and ParseURL fail): WAIT names
+// no key, so go-redis' Cluster client sends it to a node of its choosing,
+// not to the one that took the write.
 //
 // # Retries
 //

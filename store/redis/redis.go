@@ -65,6 +65,16 @@ type Options struct {
 	// DisableBatching sends every call alone, never in a pipeline with
 	// others (see Batching in the package documentation).
 	DisableBatching bool
+
+	// WaitReplicas, when positive, makes every write (Create, Replace,
+	// Touch, Delete, CompareAndDelete) wait until that many replicas have
+	// it, with Redis' WAIT on the write's connection, for at most
+	// WaitTimeout; fewer confirmations fail the call with
+	// ErrNotReplicated. WaitTimeout must then be positive and shorter than
+	// the client's ReadTimeout. Not on a Cluster. See Replication in the
+	// package documentation.
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 // Store is a store.Store over a go-redis client; safe for concurrent
@@ -75,6 +85,13 @@ type Store struct {
 	maxValue int
 	owns     bool // Close closes client
 	batching bool // calls go through pipe
+
+	// waitReplicas and waitTimeout are Options' WaitReplicas and
+	// WaitTimeout; waitN and waitMS, WAIT's arguments boxed once, nil
+	// when the store does not wait.
+	waitReplicas  int
+	waitTimeout   time.Duration
+	waitN, waitMS any
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -110,7 +127,15 @@ func New(client goredis.UniversalClient, opts *Options) (*Store, error) {
 	if opts.MaxValueSize < 0 {
 		return nil, fmt.Errorf("redis: Options.MaxValueSize is negative (%d)", opts.MaxValueSize)
 	}
+	_, cluster := client.(*goredis.ClusterClient)
+	if err := checkWait(opts, cluster, clientReadTimeout(client)); err != nil {
+		return nil, err
+	}
 	s := &Store{client: client, prefix: opts.KeyPrefix, maxValue: opts.MaxValueSize, batching: !opts.DisableBatching}
+	if opts.WaitReplicas > 0 {
+		s.waitReplicas, s.waitTimeout = opts.WaitReplicas, opts.WaitTimeout
+		s.waitN, s.waitMS = int64(opts.WaitReplicas), waitMillis(opts.WaitTimeout)
+	}
 	_, s.cluster = client.(*goredis.ClusterClient)
 	s.pipe = batch.Batcher[pipeOp]{
 		Limit: maxPipelines,
@@ -276,7 +301,7 @@ func (s *Store) get(ctx context.Context, key string) (store.Record, error) {
 		return store.Record{}, err
 	}
 	cmd := goredis.NewStringCmd(ctx, "get", s.prefix+key)
-	if err := s.process(ctx, cmd, 0); err != nil {
+	if _, err := s.process(ctx, cmd, 0, false); err != nil {
 		return store.Record{}, s.fail(ctx, "get", err)
 	}
 	v, err := cmd.Result()
@@ -362,12 +387,16 @@ func (s *Store) runCreate(ctx context.Context, key string, value []byte, ttl tim
 	k := s.prefix + key
 	ms := expiry(ttl).Milliseconds()
 	cmd := goredis.NewCmd(ctx, "evalsha", createHash, 1, k, rec, ms)
-	_ = s.client.Process(ctx, cmd)
+	wait := s.send(ctx, cmd, true)
 	code, err := cmd.Int64()
 	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The server lost its script cache (a restart, SCRIPT FLUSH, a
 		// failover): send the script itself, which caches it again.
-		return createScript.Eval(ctx, s.client, []string{k}, rec, ms).Int64()
+		cmd, wait = s.evalWaited(ctx, createScript, []string{k}, rec, ms)
+		code, err = cmd.Int64()
+	}
+	if err == nil {
+		err = s.confirm("create", wait)
 	}
 	return code, err
 }
@@ -446,14 +475,20 @@ func (s *Store) runReplace(ctx context.Context, key string, value []byte, ttl ti
 	keys := []string{s.prefix + key}
 	ms := expiry(ttl).Milliseconds()
 	cmd := goredis.NewCmd(ctx, "evalsha", replaceHash, 1, keys[0], expected, rec, ms)
-	if err := s.process(ctx, cmd, len(rec)); err != nil {
+	wait, err := s.process(ctx, cmd, len(rec), true)
+	if err != nil {
 		return 0, err
 	}
 	code, err := cmd.Int64()
 	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The server lost its script cache (a restart, SCRIPT FLUSH, a
 		// failover): send the script itself, which caches it again.
-		return replaceScript.Eval(ctx, s.client, keys, expected, rec, ms).Int64()
+		var c *goredis.Cmd
+		c, wait = s.evalWaited(ctx, replaceScript, keys, expected, rec, ms)
+		code, err = c.Int64()
+	}
+	if err == nil {
+		err = s.confirm("replace", wait)
 	}
 	return code, err
 }
@@ -463,10 +498,14 @@ func (s *Store) touch(ctx context.Context, key string, ttl time.Duration) error 
 		return err
 	}
 	cmd := goredis.NewBoolCmd(ctx, "pexpire", s.prefix+key, expiry(ttl).Milliseconds())
-	if err := s.process(ctx, cmd, 0); err != nil {
+	wait, err := s.process(ctx, cmd, 0, true)
+	if err != nil {
 		return s.fail(ctx, "touch", err)
 	}
 	ok, err := cmd.Result()
+	if err == nil {
+		err = s.confirm("touch", wait)
+	}
 	if err != nil {
 		return s.fail(ctx, "touch", err)
 	}
@@ -480,7 +519,13 @@ func (s *Store) del(ctx context.Context, key string) error {
 	if err := driver.BeginKey(ctx, s.closed.Load(), key); err != nil {
 		return err
 	}
-	if err := s.client.Unlink(ctx, s.prefix+key).Err(); err != nil {
+	cmd := goredis.NewIntCmd(ctx, "unlink", s.prefix+key)
+	wait := s.send(ctx, cmd, true)
+	err := cmd.Err()
+	if err == nil {
+		err = s.confirm("delete", wait)
+	}
+	if err != nil {
 		return s.fail(ctx, "delete", err)
 	}
 	return nil
@@ -535,11 +580,15 @@ func (s *Store) runDelete(ctx context.Context, key string, version uint64) (int6
 	expected := binary.BigEndian.AppendUint64(make([]byte, 0, versionLen), version)
 	k := s.prefix + key
 	cmd := goredis.NewCmd(ctx, "evalsha", deleteHash, 1, k, expected)
-	_ = s.client.Process(ctx, cmd)
+	wait := s.send(ctx, cmd, true)
 	code, err := cmd.Int64()
 	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The server lost its script cache: send the script itself.
-		return deleteScript.Eval(ctx, s.client, []string{k}, expected).Int64()
+		cmd, wait = s.evalWaited(ctx, deleteScript, []string{k}, expected)
+		code, err = cmd.Int64()
+	}
+	if err == nil {
+		err = s.confirm("compare-and-delete", wait)
 	}
 	return code, err
 }
@@ -586,6 +635,9 @@ func expiry(ttl time.Duration) time.Duration {
 // that errors.Is(err, ctx.Err()) holds even when go-redis reports the end
 // of the wait as a network timeout. Keys never appear: they are secrets.
 func (s *Store) fail(ctx context.Context, op string, err error) error {
+	if errors.Is(err, ErrNotReplicated) {
+		return err // says op already
+	}
 	if errors.Is(err, goredis.ErrClosed) {
 		return fmt.Errorf("redis: %s: %w", op, store.ErrClosed)
 	}

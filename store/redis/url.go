@@ -10,11 +10,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/stateless-go/stateless/store/driver"
 )
+
+// defaultReadTimeout is go-redis' ReadTimeout when a URL sets none.
+const defaultReadTimeout = 3 * time.Second
 
 // schemes is the one list of the URL schemes this package serves; init
 // registers each with store.Register.
@@ -113,6 +117,13 @@ func ParseURL(rawURL string) (_ *goredis.UniversalOptions, _ *Options, err error
 	if err != nil {
 		return nil, nil, err
 	}
+	rt := uo.ReadTimeout
+	if rt == 0 {
+		rt = defaultReadTimeout
+	}
+	if err := checkWait(opts, uo.IsClusterMode, rt); err != nil {
+		return nil, nil, err
+	}
 	return uo, opts, nil
 }
 
@@ -188,6 +199,12 @@ func takeOptions(q url.Values) (*Options, error) {
 		case "batching":
 			on, err := strconv.ParseBool(vs[0])
 			o.DisableBatching, bad, want = !on, err != nil, ", as true or false"
+		case "wait_replicas":
+			n, err := strconv.Atoi(vs[0])
+			o.WaitReplicas, bad, want = n, err != nil || n < 0, ", as a non-negative number of replicas"
+		case "wait_timeout":
+			d, err := time.ParseDuration(vs[0])
+			o.WaitTimeout, bad, want = d, err != nil || d <= 0, ", as a positive duration such as 100ms"
 		default:
 			continue
 		}
