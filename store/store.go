@@ -140,7 +140,7 @@ type SessionStore = Store
 //
 //	            NonBlocking  StatsReporter  CompareAndDeleter  CreateOrGetter
 //	memory      yes          yes            yes                yes
-//	redis                    yes            yes
+//	redis                    yes            yes                yes
 //	memcache                 yes            (no: memcached cannot delete on a version)
 //	postgres                 yes            yes                yes
 //
