@@ -18,7 +18,9 @@
 //   - partition: one greeter cut off from the store's network, then
 //     reconnected;
 //   - store failover: Redis master, one replica and three Sentinels, the
-//     master SIGKILLed;
+//     master SIGKILLed, then restarted as the new master's replica; run
+//     twice, with asynchronous replication and with store/redis waiting
+//     for the replica (wait_replicas=1&wait_timeout=250ms: Redis WAIT);
 //   - instance death on Postgres and on a 2-server memcached pool, and the
 //     death of one memcached server;
 //   - throughput of session reads and visits through HAProxy with three
