@@ -111,9 +111,9 @@ type Options struct {
 	AllowLogin func(r *http.Request) (ok bool, retryAfter time.Duration)
 
 	// Idempotency guards POST /session/visits and POST /token. Nil means
-	// one over the store given to New with idempotency's defaults, scoped
-	// by the request's session token (IdempotencyScope); none without a
-	// store.
+	// one over the store given to New with idempotency's defaults but a
+	// lease of IdempotencyLease, scoped by the request's session token
+	// (IdempotencyScope); none without a store.
 	Idempotency *idempotency.Middleware
 
 	// Tokens, if set, adds access tokens: POST /token, GET
@@ -153,7 +153,7 @@ func New(s store.Store, opts *Options) http.Handler {
 	h.idem = opts.Idempotency
 	if h.idem == nil && s != nil {
 		// idempotency.New fails only on bad options; these are valid.
-		h.idem, _ = idempotency.New(s, &idempotency.Options{Scope: IdempotencyScope, Logger: h.log})
+		h.idem, _ = idempotency.New(s, &idempotency.Options{Scope: IdempotencyScope, Lease: IdempotencyLease, Logger: h.log})
 	}
 	h.routes()
 	var top http.Handler = h.mux
@@ -227,6 +227,15 @@ func (h *handler) once(f http.HandlerFunc) http.HandlerFunc {
 	}
 	return h.idem.Handler(f).ServeHTTP
 }
+
+// IdempotencyLease is the lease of the Greeter's idempotency keys: how
+// long a key whose owner died, or whose outcome could not be recorded,
+// answers 409 before a retry may run it again. The Greeter's handlers take
+// milliseconds, so it is shorter than idempotency.DefaultLease (30 s),
+// which suits handlers that call other services: a store failover that
+// fails a key's completion (say a Redis master lost, with writes waiting
+// for a replica) holds the key for 5 s rather than 30.
+const IdempotencyLease = 5 * time.Second
 
 // IdempotencyScope is the Greeter's idempotency scope: a hash of the
 // session token the request carries (session.Session.TokenHash), so that
