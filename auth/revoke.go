@@ -122,6 +122,9 @@ type RevocationOptions struct {
 	// the store, so with memcached's 1 MiB items MaxEntries must stay
 	// under about 340,000 (a larger shard fails with store.ErrTooLarge).
 	MaxEntries int
+
+	// Observer, if set, is told of each revocation issued (EventRevoke).
+	Observer Observer
 }
 
 // revConfig is RevocationOptions with the defaults applied.
@@ -133,6 +136,7 @@ type revConfig struct {
 	lifetime     time.Duration
 	leeway       time.Duration
 	perShard     int
+	observe      Observer
 }
 
 func (o *RevocationOptions) config() (revConfig, error) {
@@ -147,6 +151,7 @@ func (o *RevocationOptions) config() (revConfig, error) {
 		storeTimeout: opts.StoreTimeout,
 		lifetime:     opts.MaxTokenLifetime,
 		leeway:       opts.Leeway,
+		observe:      opts.Observer,
 	}
 	if c.key == "" {
 		c.key = DefaultRevocationKey
@@ -645,7 +650,7 @@ func (r *Revocations) storeCtx(ctx context.Context) (context.Context, context.Ca
 
 // revoke applies an entry locally, then to its shard record, then marks
 // the shard changed in the generation record.
-func (r *Revocations) revoke(ctx context.Context, kind revKind, id string, e revEntry) error {
+func (r *Revocations) revokeNow(ctx context.Context, kind revKind, id string, e revEntry) error {
 	if r.closed.Load() {
 		return ErrRevocationsClosed
 	}

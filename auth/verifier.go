@@ -86,6 +86,9 @@ type VerifierOptions struct {
 	// CacheSize bounds the verified-token cache, in entries; 0 means
 	// DefaultCacheSize, a negative value disables the cache.
 	CacheSize int
+	// Observer, if set, is told of each verification and of cache hits
+	// and misses (see Observer).
+	Observer Observer
 }
 
 // Verifier checks access tokens: size, header (typ at+jwt, a kid, no crit),
@@ -103,6 +106,7 @@ type Verifier struct {
 	failOpen   bool
 	cache      *tokenCache
 	parsers    map[Algorithm]*jwt.Parser
+	observe    Observer
 }
 
 // NewVerifier returns a Verifier over keys.
@@ -122,6 +126,7 @@ func NewVerifier(keys VerificationKeys, opts *VerifierOptions) (*Verifier, error
 		now:        opts.Now,
 		revocation: opts.Revocation,
 		failOpen:   opts.RevocationFailOpen,
+		observe:    opts.Observer,
 	}
 	switch {
 	case v.leeway == 0:
@@ -210,8 +215,9 @@ func tokenHash(token string) [32]byte {
 	return sha256.Sum256(append(buf[:0], token...))
 }
 
-// verify returns the cached (shared, read-only) claims of a good token.
-func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
+// verifyNow returns the cached (shared, read-only) claims of a good
+// token; verify is it within the Observer.
+func (v *Verifier) verifyNow(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
 		return nil, ErrTokenMissing
 	}
@@ -229,6 +235,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
 			// The key must still be the one that verified the token: a key
 			// dropped from a remote set takes its cached tokens with it.
 			if k, err := v.keys.VerificationKey(ctx, e.kid); err == nil && k == e.key {
+				v.event(ctx, EventCacheHit)
 				if err := v.checkRevokedSubject(ctx, e.rs); err != nil {
 					if errors.Is(err, ErrTokenRevoked) {
 						v.cache.remove(h)
@@ -239,6 +246,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
 			}
 			v.cache.remove(h)
 		}
+		v.event(ctx, EventCacheMiss)
 	}
 
 	hdr, err := parseHeader(token)

@@ -62,31 +62,31 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	key, present, err := parseKey(r.Header.Values(HeaderKey))
 	switch {
 	case !present && m.c.required:
-		probKeyRequired.write(w)
+		m.refuse(r.Context(), w, probKeyRequired)
 		return
 	case !present:
 		next.ServeHTTP(w, r)
 		return
 	case err != nil:
-		invalidKey(err).write(w)
+		m.refuse(r.Context(), w, invalidKey(err))
 		return
 	}
 	var scope string
 	if m.c.scope != nil {
 		if scope, err = m.c.scope(r); err != nil {
-			probScope.write(w)
+			m.refuse(r.Context(), w, probScope)
 			return
 		}
 	}
 	body, p := m.readBody(r)
 	if p != nil {
-		p.write(w)
+		m.refuse(r.Context(), w, p)
 		return
 	}
 	fp := fingerprint(r, m.c.fpHeaders, body)
 	skey := storageKey(scope, key)
 
-	c := m.acquire(r.Context(), skey, &fp)
+	c := m.observedAcquire(r.Context(), skey, &fp)
 	switch {
 	case c.err != nil:
 		m.storeError(r.Context(), "idempotency: the key could not be read or claimed", c.err)
@@ -94,10 +94,11 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 			next.ServeHTTP(w, withBody(r, r.Context(), body))
 			return
 		}
-		probUnavailable.write(w)
+		m.refuse(r.Context(), w, probUnavailable)
 	case c.prob != nil:
-		c.prob.write(w)
+		m.refuse(r.Context(), w, c.prob)
 	case c.rec.state == stateCompleted:
+		m.event(r.Context(), EventReplay, nil)
 		replay(w, &c.rec)
 	default:
 		m.run(w, r, next, body, skey, &fp, c)
@@ -268,7 +269,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // run executes next as the key's owner and records its outcome.
 func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handler, body []byte, skey string, fp *[32]byte, c claim) {
-	ctx, cancel := context.WithCancelCause(r.Context())
+	// The handler runs under the Observer's context, so that its own spans
+	// nest under the execution's.
+	ctx, done := m.observe(r.Context(), EventExecute)
+	ctx, cancel := context.WithCancelCause(ctx)
 	o := &owner{Context: ctx, cancel: cancel, req: r.Context(), m: m, key: skey, fp: *fp, attempt: c.attempt, version: c.version}
 	o.startLease(c.leaseFrom)
 	cw := &captureWriter{ResponseWriter: w, o: o}
@@ -276,6 +280,9 @@ func (m *Middleware) run(w http.ResponseWriter, r *http.Request, next http.Handl
 	defer func() {
 		// On a panic (or runtime.Goexit) the key is released and the
 		// panic goes on: it is never recovered here.
+		if done != nil {
+			done(nil)
+		}
 		m.finish(o, cw, panicked)
 		cancel(context.Canceled)
 	}()
@@ -302,6 +309,7 @@ func (m *Middleware) finish(o *owner, cw *captureWriter, panicked bool) {
 	if !release {
 		cw.finish()
 	}
+	ctx, done := m.observe(ctx, EventRecord)
 	var err error
 	switch {
 	case release:
@@ -313,6 +321,12 @@ func (m *Middleware) finish(o *owner, cw *captureWriter, panicked bool) {
 		if errors.Is(err, store.ErrTooLarge) {
 			_, err = m.st.Replace(ctx, o.key, encodeNotReplayable(&o.fp, o.attempt, status, reasonTooLarge), m.c.retention, version)
 		}
+	}
+	if done != nil {
+		done(err)
+	}
+	if release && err == nil {
+		m.event(o.req, EventRelease, nil)
 	}
 	switch {
 	case err == nil:
@@ -425,6 +439,7 @@ func (m *Middleware) storeError(ctx context.Context, msg string, err error) {
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return
 	}
+	m.event(ctx, EventStoreError, err)
 	now := time.Now().UnixNano()
 	last := m.lastLog.Load()
 	if now-last < int64(time.Second) || !m.lastLog.CompareAndSwap(last, now) {

@@ -130,6 +130,9 @@ type Options struct {
 	// outcomes that could not be recorded), never a key, a scope or a
 	// body. Default slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, is told of claims, executions, replays, refusals
+	// and store errors, for metrics and tracing (see Observer).
+	Observer Observer
 }
 
 // hopByHop are the headers that never cross a proxy, let alone a replay.
@@ -157,6 +160,7 @@ type config struct {
 	failOpen           bool
 	now                func() time.Time
 	log                *slog.Logger
+	observe            Observer
 }
 
 func (o *Options) config() (config, error) {
@@ -168,6 +172,7 @@ func (o *Options) config() (config, error) {
 		wait: o.Wait, strict: o.StrictAtMostOnce, maxRequestBody: o.MaxRequestBody,
 		maxResponseBody: o.MaxResponseBody, replayServerErrors: o.ReplayServerErrors,
 		storeTimeout: o.StoreTimeout, failOpen: o.FailOpen, now: o.Now, log: o.Logger,
+		observe: o.Observer,
 	}
 	var errs []error
 	for _, d := range []struct {

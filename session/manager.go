@@ -129,6 +129,7 @@ func (m *Manager) Load(ctx context.Context, token string) (*Session, error) {
 // the store is down every request fails the same way, and the log must not
 // grow with the traffic. The line says how many were left out.
 func (m *Manager) storeError(ctx context.Context, msg string, err error) {
+	m.observeStoreError(ctx, err)
 	m.errMu.Lock()
 	now := time.Now()
 	if now.Before(m.errNext) {

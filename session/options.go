@@ -74,6 +74,10 @@ type Options struct {
 	// Logger receives operational messages (store errors, undecodable
 	// sessions). Never a token. Default: slog.Default().
 	Logger *slog.Logger
+	// Observer, if set, is told of loads, saves, creations, renewals,
+	// destructions, conflicts, retries, touches and store errors, for
+	// metrics and tracing (see Observer). Default none.
+	Observer Observer
 	// ErrorHandler writes the response when a session cannot be loaded or
 	// saved. Default: a JSON body {"error":"…"} with 409 for a conflict
 	// that could not be resolved, 500 for a session over MaxSize, and 503
@@ -117,6 +121,7 @@ type config struct {
 	noSpeculation              bool
 	log                        *slog.Logger
 	onError                    func(http.ResponseWriter, *http.Request, error)
+	observe                    Observer
 }
 
 func (o *Options) config() (config, error) {
@@ -127,7 +132,7 @@ func (o *Options) config() (config, error) {
 		idle: o.IdleTimeout, lifetime: o.Lifetime, touchEvery: o.TouchInterval,
 		transport: o.Transport, cookie: o.Cookie, header: o.Header, echo: o.EchoToken, codec: o.Codec, prefix: o.KeyPrefix, maxSize: o.MaxSize,
 		maxAttempts: o.MaxAttempts, maxRetryBody: o.MaxRetryBody, log: o.Logger, onError: o.ErrorHandler,
-		noSpeculation: o.DisableSpeculation, storeTimeout: o.StoreTimeout,
+		noSpeculation: o.DisableSpeculation, storeTimeout: o.StoreTimeout, observe: o.Observer,
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {

@@ -85,6 +85,7 @@ func (m *Manager) Retry(next http.Handler) http.Handler {
 				// Other instances are the only competitors; a short random
 				// pause keeps two of them from colliding in step.
 				time.Sleep(rand.N(time.Duration(attempt-1) * 200 * time.Microsecond))
+				m.event(r.Context(), EventRetry, nil)
 			}
 			rw.state, rw.attempt = undecided, attempt
 			s.reset(w.Header(), attempt)

@@ -27,7 +27,10 @@ var (
 )
 
 // save writes pending changes. s.mu must be held.
-func (s *Session) save() error {
+func (s *Session) save() error { return s.observedSave() }
+
+// saveNow is save without the Observer. s.mu must be held.
+func (s *Session) saveNow() error {
 	if !s.stored.loaded {
 		return nil // neither read nor changed
 	}
@@ -151,6 +154,7 @@ func (s *Session) saveFresh() error {
 			return fmt.Errorf("session: end the old session: %w", err)
 		}
 		s.m.forget(s.key)
+		s.m.event(s.ctx, EventDestroy, nil)
 	}
 	if !s.pending.create {
 		s.clearToken()
@@ -176,6 +180,7 @@ func (s *Session) saveFresh() error {
 		return fmt.Errorf("session: save a new session: %w", err)
 	}
 	s.saved(token, key, v, h, values, val, now)
+	s.m.event(s.ctx, EventCreate, nil)
 	return nil
 }
 
@@ -210,6 +215,7 @@ func (s *Session) saveRenewed() error {
 		}
 		s.m.forget(s.key)
 		s.saved(token, key, v, h, values, val, now)
+		s.m.event(s.ctx, EventRenew, nil)
 		return nil
 	}
 }
@@ -287,7 +293,9 @@ func (s *Session) validate() error {
 
 func (s *Session) conflicted(why string) error {
 	s.retry.conflict = true
-	return fmt.Errorf("%w: %s", ErrConflict, why)
+	err := fmt.Errorf("%w: %s", ErrConflict, why)
+	s.m.event(s.ctx, EventConflict, err)
+	return err
 }
 
 // touchIfDue pushes back the idle expiry of a session that was only read,
@@ -308,7 +316,12 @@ func (s *Session) touchIfDue() {
 	if !ok {
 		return
 	}
-	if err := s.m.st.Touch(s.ctx, s.key, ttl); err != nil {
+	ctx, done := s.m.observe(s.ctx, EventTouch)
+	err := s.m.st.Touch(ctx, s.key, ttl)
+	if done != nil {
+		done(err)
+	}
+	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.m.storeError(s.ctx, "session: extending expiry failed", err)
 		}

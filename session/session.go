@@ -284,8 +284,13 @@ func (s *Session) load() {
 	}
 	rec, ok := s.speculate()
 	if !ok {
+		ctx, done := s.m.observe(s.ctx, EventLoad)
 		var err error
-		if rec, err = s.m.st.Get(s.ctx, s.keyOf()); err != nil {
+		rec, err = s.m.st.Get(ctx, s.keyOf())
+		if done != nil {
+			done(err)
+		}
+		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
 				s.m.forget(s.key)
 			} else {
