@@ -1,0 +1,94 @@
+package prom
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Unmatched is the route label of a request no route pattern matched.
+const Unmatched = "unmatched"
+
+var classes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// routeSeries are one route's series, one per status class, made on the
+// route's first request so that serving never looks a label up.
+type routeSeries struct {
+	count [len(classes)]prometheus.Counter
+	dur   [len(classes)]prometheus.Observer
+}
+
+func (m *Metrics) series(route string) *routeSeries {
+	if rs, ok := m.routes.Load(route); ok {
+		return rs.(*routeSeries)
+	}
+	rs := &routeSeries{}
+	for i, c := range classes {
+		rs.count[i] = m.httpCount.WithLabelValues(route, c)
+		rs.dur[i] = m.httpDuration.WithLabelValues(route, c)
+	}
+	got, _ := m.routes.LoadOrStore(route, rs)
+	return got.(*routeSeries)
+}
+
+// Handler counts and times the requests next serves, by route and status
+// class. route names a request's route: it must return a route pattern
+// or a fixed name, never anything taken from the request as it is (a raw
+// path would let clients create series without end), and "" for a request
+// no route matched (labelled Unmatched). It is called after next returns.
+// nil means the request's Pattern, which http.ServeMux sets: right when
+// the mux gets the very *http.Request that Handler passes on (no
+// middleware in between calls r.WithContext); otherwise give route.
+func (m *Metrics) Handler(next http.Handler, route func(*http.Request) string) http.Handler {
+	if route == nil {
+		route = func(r *http.Request) string { return r.Pattern }
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r) // a panic goes on uncounted, as net/http answers nothing
+		name := route(r)
+		if name == "" {
+			name = Unmatched
+		}
+		c := sw.status/100 - 1
+		if c < 0 || c >= len(classes) {
+			c = 1 // nothing written: net/http sends 200
+		}
+		rs := m.series(name)
+		rs.count[c].Inc()
+		rs.dur[c].Observe(since(start))
+	})
+}
+
+// statusWriter notes the final status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush forwards to the writer underneath, if it can flush.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
