@@ -30,12 +30,21 @@ var errClientGone = errors.New("client connection closed before the response was
 // after the handler returns, means a response whose handler set no
 // Content-Length (and wrote something) goes out chunked; every greeter
 // route sets one.
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+//
+// Health checks (/healthz, /readyz: a balancer probes them every second
+// or so) that succeed are not logged unless logHealth; a failing one (a
+// 503 while draining or while the store is down) is.
+//
+// direct, when not nil, writes the common line (no error, a plain path)
+// itself, in the very format of log's handler, instead of through slog:
+// see lineWriter for why, and for when it is safe.
+func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *lineWriter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !log.Enabled(r.Context(), slog.LevelInfo) {
 			next.ServeHTTP(w, r)
 			return
 		}
+		probe := !logHealth && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz")
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
@@ -52,7 +61,17 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK // nothing written: net/http sends 200
 		}
+		if probe && err == nil && rec.status < 300 {
+			return
+		}
 		path := r.URL.Path
+		if direct != nil && err == nil && plainPath(path) && plainMethod(r.Method) {
+			end := time.Now()
+			direct.request(end, r.Method, path, rec.status, rec.bytes, end.Sub(start))
+			return
+		}
+		// Further fields (a trace ID) go to the slog line below; tracing
+		// on, main passes no direct writer.
 		if len(path) > maxLoggedPath {
 			path = path[:maxLoggedPath] + "…"
 		}
@@ -68,6 +87,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 			// failure (broken pipe, i/o timeout), never request data.
 			attrs = append(attrs, slog.Bool("aborted", true), slog.String("error", err.Error()))
 		}
+		// Further fields (a trace ID) go here.
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }

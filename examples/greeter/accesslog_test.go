@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 func accessLogged(h http.Handler) (http.Handler, func(t *testing.T) []map[string]any) {
 	buf := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(buf, nil))
-	return accessLog(log, h), func(t *testing.T) []map[string]any {
+	return accessLog(log, h, false, nil), func(t *testing.T) []map[string]any {
 		t.Helper()
 		var out []map[string]any
 		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
@@ -241,6 +242,72 @@ func TestAccessLogDelivered(t *testing.T) {
 		for k, v := range l {
 			if s, _ := v.(string); strings.Contains(s, secret) || strings.Contains(s, "name=") {
 				t.Errorf("line %v: attribute %s holds request data", l, k)
+			}
+		}
+	}
+}
+
+// TestDirectLinesMatchSlog: a line the lineWriter writes is the line
+// slog's handler writes for the same request, but for the time and the
+// duration, which differ from run to run.
+func TestDirectLinesMatchSlog(t *testing.T) {
+	timeAndDuration := regexp.MustCompile(`(time=|"time":")[^ "\n]+|(duration=|"duration":)[^ ,}\n]+`)
+	for _, json := range []bool{false, true} {
+		var viaSlog, direct syncBuffer
+		opts := &slog.HandlerOptions{}
+		var hd slog.Handler = slog.NewTextHandler(&viaSlog, opts)
+		if json {
+			hd = slog.NewJSONHandler(&viaSlog, opts)
+		}
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201); w.Write([]byte("hello")) })
+		a := accessLog(slog.New(hd), h, false, nil)
+		b := accessLog(slog.New(hd), h, false, &lineWriter{w: &direct, json: json})
+		for _, target := range []string{"/greet?name=Alice", "/session/visits", "/a.b/c-d_e~f"} {
+			a.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", target, nil))
+			b.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", target, nil))
+		}
+		got := timeAndDuration.ReplaceAllString(direct.String(), "$1$2…")
+		want := timeAndDuration.ReplaceAllString(viaSlog.String(), "$1$2…")
+		if got != want || strings.Count(got, "\n") != 3 {
+			t.Errorf("json=%v: direct lines\n%s\nslog's\n%s", json, got, want)
+		}
+		// The times have slog's form: milliseconds in text, nanoseconds in JSON.
+		tm := regexp.MustCompile(`time=(\S+)|"time":"([^"]+)"`)
+		for _, m := range tm.FindAllStringSubmatch(direct.String(), -1) {
+			s := m[1] + m[2]
+			layout := "2006-01-02T15:04:05.000Z07:00"
+			if json {
+				layout = time.RFC3339Nano
+			}
+			if _, err := time.Parse(layout, s); err != nil || !json && len(s) != len("2006-01-02T15:04:05.000Z") && !strings.Contains(s, "+") {
+				t.Errorf("time %q: %v", s, err)
+			}
+		}
+	}
+	// A path or a method that slog would quote or escape goes through slog.
+	for _, p := range []string{"/a b", `/a"b`, "/é", "", "/" + strings.Repeat("x", maxLoggedPath)} {
+		if plainPath(p) {
+			t.Errorf("plainPath(%q) = true", p)
+		}
+	}
+	if plainMethod("get") || plainMethod("") || !plainMethod("PATCH") {
+		t.Error("plainMethod is wrong")
+	}
+}
+
+func TestAppendTime(t *testing.T) {
+	for _, s := range []string{"2026-12-01T18:07:47.603000001Z", "2026-12-01T18:07:47Z", "2026-12-01T18:07:47.1Z", "2026-03-29T02:30:00.999999999+02:00", "1999-12-31T23:59:59.000500-05:30"} {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, nanos := range []bool{false, true} {
+			want := tm.Format("2006-01-02T15:04:05.000Z07:00")
+			if nanos {
+				want = tm.Format(time.RFC3339Nano)
+			}
+			if got := string(appendTime(nil, tm, nanos)); got != want {
+				t.Errorf("appendTime(%s, %v) = %s; want %s", s, nanos, got, want)
 			}
 		}
 	}

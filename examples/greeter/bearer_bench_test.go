@@ -37,7 +37,7 @@ func (s *benchSink) Write(p []byte) (int, error) {
 func BenchmarkGreetBearer(b *testing.B) {
 	ctx := context.Background()
 	st := memory.New(nil)
-	tk, err := newTokens(ctx, st, "", 10*time.Minute, 0, slog.New(slog.DiscardHandler))
+	tk, err := newTokens(ctx, st, "", 10*time.Minute, 0, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,12 @@ type config struct {
 	tokenSecret     string
 	tokenLifetime   time.Duration
 	tokenCache      int // verified-token cache entries; negative: none
+
+	instance string // X-Served-By on every response; default the hostname
+
+	metrics     bool   // Prometheus metrics on
+	metricsAddr string // serve /metrics there instead of on addr
+	logHealth   bool   // access-log /healthz and /readyz too
 
 	// from names where each flag's value came from: "-name" for the
 	// command line, the variable's name for the environment; absent for
@@ -122,7 +129,11 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&cfg.tokenSecret, "token-secret", "", "`secret` (at least 32 bytes) that encrypts the token signing keys in the store; every instance needs the same (the environment is the better place for it). Empty: POST /token works only over memory://")
 	fs.DurationVar(&cfg.tokenLifetime, "token-lifetime", 10*time.Minute, "how long an access token from POST /token lives")
 	fs.IntVar(&cfg.tokenCache, "token-cache", 0, "verified access tokens kept to skip verifying them again: 0 for the default (10000), -1 for none")
+	fs.StringVar(&cfg.instance, "instance", "", "`name` of this instance, sent in X-Served-By on every response and shown on the page at /: up to "+strconv.Itoa(maxInstanceLen)+" letters, digits and . _ - : (default the hostname)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error (warn drops the per-request lines)")
+	fs.BoolVar(&cfg.metrics, "metrics", true, "Prometheus metrics, served at /metrics (or on -metrics-addr)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve /metrics on this `address` (host:port) instead of on -addr")
+	fs.BoolVar(&cfg.logHealth, "log-health", false, "access-log /healthz and /readyz requests too (a balancer's probes, every second or so)")
 	fs.VisitAll(func(f *flag.Flag) {
 		f.Usage += " (env " + strings.Join(envNames(f.Name), " or ") + ")"
 	})
@@ -174,6 +185,17 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return cfg, fmt.Errorf("invalid %s %q: want text or json", cfg.source("log-format"), cfg.logFormat)
+	}
+	if cfg.instance == "" {
+		cfg.instance = defaultInstance()
+	}
+	if err := checkInstance(cfg.instance); err != nil {
+		return cfg, fmt.Errorf("invalid %s %q: %v", cfg.source("instance"), cfg.instance, err)
+	}
+	if cfg.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(cfg.metricsAddr); err != nil || !cfg.metrics {
+			return cfg, fmt.Errorf("invalid %s %q: want host:port, and -metrics on", cfg.source("metrics-addr"), cfg.metricsAddr)
+		}
 	}
 	if strings.TrimSpace(cfg.storeURL) == "" {
 		return cfg, fmt.Errorf("empty store URL (%s); want e.g. memory://", cfg.source("store"))

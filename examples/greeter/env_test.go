@@ -34,6 +34,10 @@ var envCases = map[string]struct {
 	"token-secret":     {strings.Repeat("k", 32), func(c config) bool { return c.tokenSecret == strings.Repeat("k", 32) }},
 	"token-lifetime":   {"3m", func(c config) bool { return c.tokenLifetime == 3*time.Minute }},
 	"token-cache":      {"-1", func(c config) bool { return c.tokenCache == -1 }},
+	"instance":         {"web-2", func(c config) bool { return c.instance == "web-2" }},
+	"metrics":          {"false", func(c config) bool { return !c.metrics }},
+	"metrics-addr":     {"127.0.0.1:9100", func(c config) bool { return c.metricsAddr == "127.0.0.1:9100" }},
+	"log-health":       {"true", func(c config) bool { return c.logHealth }},
 }
 
 // usageFlags returns the flag names the -h output lists.
@@ -138,6 +142,14 @@ func flagValue(c config, name string) string {
 		return c.tokenLifetime.String()
 	case "token-cache":
 		return strconv.Itoa(c.tokenCache)
+	case "instance":
+		return c.instance
+	case "metrics":
+		return strconv.FormatBool(c.metrics)
+	case "metrics-addr":
+		return c.metricsAddr
+	case "log-health":
+		return strconv.FormatBool(c.logHealth)
 	}
 	panic("flagValue: no case for -" + name)
 }

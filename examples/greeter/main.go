@@ -2,7 +2,9 @@
 // answers {"message":"Hello, Alice!"}; POST, GET and DELETE /session log
 // in, count visits and log out; /healthz and /readyz are the probes.
 // Sessions live in the store that -store (or STORE_URL) names, so any number
-// of instances can serve the same clients.
+// of instances can serve the same clients. GET / is a small page for a
+// browser: the greet form (working without JavaScript), log in and out, the
+// visit counter, and the instance that served each answer (page.go).
 //
 //	go run ./examples/greeter -addr 127.0.0.1:5000
 //	curl 'http://127.0.0.1:5000/greet?name=Alice'
@@ -32,6 +34,12 @@
 //	-log-format         text or json, default text
 //	-log-level          debug, info, warn or error, default info; at warn
 //	                    and above the per-request lines are dropped
+//	-instance           this instance's name, in X-Served-By on every
+//	                    response and on the page; default the hostname
+//	-metrics            Prometheus metrics at /metrics, default true
+//	-metrics-addr       serve /metrics on this host:port instead of -addr
+//	-log-health         access-log successful /healthz and /readyz too,
+//	                    default false (failing probes are always logged)
 //
 // A bad environment value is reported like a bad flag, naming the
 // variable; the values of -store and -token-secret are never repeated.
@@ -153,6 +161,12 @@ type hooks struct {
 	// drainEnd, if set, ends the drain when it is closed, before -drain
 	// has passed (a test's drain lasts exactly as long as it needs).
 	drainEnd <-chan struct{}
+	// wrapStore, if set, wraps the store (a test injects failures).
+	wrapStore func(store.Store) store.Store
+	// metricsListening is called with -metrics-addr's bound address.
+	metricsListening func(net.Addr)
+	// spanExporter, if set, turns tracing on with every span sent to it.
+	spanExporter spanExporter
 }
 
 func runWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, hk hooks) int {
@@ -164,8 +178,18 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "greeter: %v\n", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
+	logBuf := newLineBuffer(stderr) // lines go out together (logbuf.go)
+	defer logBuf.Close()
+	log := newLogger(cfg, logBuf)
+	log = slog.New(flushOnWarn{log.Handler(), logBuf})
 	routeRedisLogs(log, cfg.storeURL)
+	trc, err := startTracing(ctx, getenv, stdout, log, hk.spanExporter) // off unless OTEL_* asks (tracing.go)
+	if err != nil {
+		fmt.Fprintf(stderr, "greeter: %v\n", err)
+		return 2
+	}
+	defer trc.shutdown(log)
+	log = trc.logger(log)
 	if cfg.shutdownTimeout <= readTimeout {
 		log.Warn("-shutdown-timeout is not above the read timeout: a slow upload in flight at the shutdown may be cut off",
 			"shutdown_timeout", cfg.shutdownTimeout, "read_timeout", readTimeout)
@@ -196,6 +220,12 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "greeter: store URL (%s): %s\n", cfg.source("store"), scrub(err.Error(), cfg.storeURL))
 		return 2
 	}
+	if hk.wrapStore != nil {
+		st = hk.wrapStore(st)
+	}
+	st = trc.store(st, cfg.storeURL)
+	met := newMetrics(cfg.metrics) // nil with -metrics=false (metrics.go)
+	st = met.store(st, cfg.storeURL)
 	closeStore := func() int {
 		if err := st.Close(); err != nil {
 			log.Error("closing the store", "error", scrub(err.Error(), cfg.storeURL))
@@ -209,6 +239,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	sopts.Lifetime = cfg.sessionLifetime
 	sopts.Cookie.Secure = cfg.cookieSecure
 	sopts.Logger = log
+	sopts.Observer = trc.sessionObserver(met.sessionObserver(sopts.Observer))
 	sessions, err := session.New(st, sopts)
 	if err != nil {
 		fmt.Fprintf(stderr, "greeter: %v\n", err)
@@ -216,9 +247,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return 2
 	}
 	gopts := &greeter.Options{Logger: log, ReadyTimeout: cfg.readyTimeout, Sessions: sessions}
+	gopts.Idempotency = trc.idempotency(st, log) // nil (the default) with tracing off
+	gopts.Idempotency = met.idempotency(st, log, trc, gopts.Idempotency)
 	log.Debug("setting up access tokens")
 	toks, err := unlessStopped(ctx, func() (*tokens, error) {
-		return newTokens(ctx, st, cfg.tokenSecret, cfg.tokenLifetime, cfg.tokenCache, log)
+		return newTokens(ctx, st, cfg.tokenSecret, cfg.tokenLifetime, cfg.tokenCache, log, met.authObserver())
 	}, func(toks *tokens, err error) {
 		if err == nil {
 			toks.Close() // before the store: their refreshes use it
@@ -253,12 +286,13 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		gopts.AllowLogin = newLoginLimiter(cfg.loginRate, cfg.trustProxy).allow
 	}
 	var h http.Handler = greeter.New(st, gopts)
+	h = withPage(h, cfg.instance) // GET / and its assets
 	if hk.wrap != nil {
 		h = hk.wrap(h)
 	}
 	dr := &drainer{next: h}
 	srv := &http.Server{
-		Handler:           accessLog(log, dr),
+		Handler:           servedBy(cfg.instance, accessLog(log, met.handler(dr, cfg.metricsAddr == ""), cfg.logHealth, newLineWriter(logBuf, cfg.logFormat, trc != nil))),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      max(writeTimeout, cfg.readyTimeout+5*time.Second),
@@ -267,6 +301,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	srv.Handler = trc.handler(srv.Handler) // outermost: the access log sees the span
 	if ctx.Err() != nil {
 		closeStore()
 		return interrupted("starting")
@@ -277,6 +312,14 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		closeStore()
 		return 1
 	}
+	stopMetrics, err := met.listen(cfg.metricsAddr, log, hk.metricsListening) // -metrics-addr (metrics.go)
+	if err != nil {
+		fmt.Fprintf(stderr, "greeter: %v\n", err)
+		ln.Close()
+		closeStore()
+		return 1
+	}
+	defer stopMetrics()
 	log.Info("greeter listening", "addr", ln.Addr().String(), "store", store.RedactURL(cfg.storeURL),
 		"login_rate", cfg.loginRate, "trust_proxy", cfg.trustProxy, "drain", cfg.drain, "shutdown_timeout", cfg.shutdownTimeout)
 	if hk.listening != nil {

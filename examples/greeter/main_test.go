@@ -301,15 +301,15 @@ func TestServe(t *testing.T) {
 			requests = append(requests, l)
 		}
 	}
-	if len(requests) != 7 {
-		t.Fatalf("%d request lines, want 7:\n%s", len(requests), logs)
+	if len(requests) != 5 { // not /healthz and /readyz (-log-health)
+		t.Fatalf("%d request lines, want 5:\n%s", len(requests), logs)
 	}
 	r := requests[0]
 	if r["method"] != "GET" || r["path"] != "/greet" || r["status"] != 200.0 || r["bytes"] != float64(len(`{"message":"Hello, Alice!"}`+"\n")) || r["duration"] == nil {
 		t.Errorf("request line %v, want method GET, path /greet, status 200, bytes 28, a duration", r)
 	}
-	if requests[6]["status"] != 404.0 || requests[6]["path"] != "/nope" {
-		t.Errorf("request line %v, want /nope 404", requests[6])
+	if requests[4]["status"] != 404.0 || requests[4]["path"] != "/nope" {
+		t.Errorf("request line %v, want /nope 404", requests[4])
 	}
 }
 

@@ -42,7 +42,7 @@ var errNoTokenSecret = errors.New("no -token-secret")
 // the store; every instance must have the same. Empty, it is drawn at
 // random when st is in-process (its keys die with it anyway) and is an
 // error (errNoTokenSecret) otherwise.
-func newTokens(ctx context.Context, st store.Store, secret string, lifetime time.Duration, cacheSize int, log *slog.Logger) (*tokens, error) {
+func newTokens(ctx context.Context, st store.Store, secret string, lifetime time.Duration, cacheSize int, log *slog.Logger, obs auth.Observer) (*tokens, error) {
 	key := []byte(secret)
 	if secret == "" {
 		if _, local := st.(store.NonBlocking); !local {
@@ -55,14 +55,14 @@ func newTokens(ctx context.Context, st store.Store, secret string, lifetime time
 	if err != nil {
 		return nil, fmt.Errorf("token key ring: %w", err)
 	}
-	revs, err := auth.NewRevocations(ctx, st, &auth.RevocationOptions{MaxTokenLifetime: lifetime})
+	revs, err := auth.NewRevocations(ctx, st, &auth.RevocationOptions{MaxTokenLifetime: lifetime, Observer: obs})
 	if err != nil {
 		ring.Close()
 		return nil, fmt.Errorf("token revocations: %w", err)
 	}
 	t := &tokens{ring: ring, revs: revs}
 	if t.signer, err = auth.NewSigner(ring, &auth.SignerOptions{Issuer: tokenIssuer, Audience: []string{tokenAudience}, Lifetime: lifetime}); err == nil {
-		t.verifier, err = auth.NewVerifier(ring, &auth.VerifierOptions{Issuer: tokenIssuer, Audience: tokenAudience, MaxTokenLifetime: lifetime, Revocation: revs, CacheSize: cacheSize})
+		t.verifier, err = auth.NewVerifier(ring, &auth.VerifierOptions{Issuer: tokenIssuer, Audience: tokenAudience, MaxTokenLifetime: lifetime, Revocation: revs, CacheSize: cacheSize, Observer: obs})
 	}
 	if err != nil {
 		t.Close()

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Log lines are buffered: a write(2) per access-log line cost more than the
+// rest of the line (the 0.80× of a bare server). lineBuffer keeps
+// whole lines, up to logBufferSize bytes, and writes them out together
+// every logFlushEvery, when full, at once for a line of level Warn or
+// above (flushOnWarn), and at exit. A crash loses at most logFlushEvery of
+// Info lines; the memory it holds is bounded by logBufferSize.
+const (
+	logBufferSize = 64 << 10
+	logFlushEvery = 100 * time.Millisecond
+)
+
+type lineBuffer struct {
+	mu   sync.Mutex
+	w    io.Writer
+	buf  []byte
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newLineBuffer(w io.Writer) *lineBuffer {
+	b := &lineBuffer{w: w, buf: make([]byte, 0, logBufferSize), stop: make(chan struct{}), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+func (b *lineBuffer) run() {
+	defer close(b.done)
+	t := time.NewTicker(logFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			b.Flush()
+		case <-b.stop:
+			b.Flush()
+			return
+		}
+	}
+}
+
+// Write takes one log line (slog's handlers write a record in one call)
+// and keeps it whole: a line never straddles two writes to w.
+func (b *lineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.buf)+len(p) > cap(b.buf) {
+		b.flushLocked()
+		if len(p) > cap(b.buf) {
+			return b.w.Write(p)
+		}
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// Flush writes what is buffered.
+func (b *lineBuffer) Flush() {
+	b.mu.Lock()
+	b.flushLocked()
+	b.mu.Unlock()
+}
+
+func (b *lineBuffer) flushLocked() {
+	if len(b.buf) > 0 {
+		b.w.Write(b.buf) // a log that cannot be written has nowhere to report it
+		b.buf = b.buf[:0]
+	}
+}
+
+// Close flushes and stops the timer.
+func (b *lineBuffer) Close() {
+	close(b.stop)
+	<-b.done
+}
+
+// flushOnWarn writes a record of level Warn or above out at once, with
+// what was buffered before it.
+type flushOnWarn struct {
+	slog.Handler
+	b *lineBuffer
+}
+
+func (h flushOnWarn) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	if r.Level >= slog.LevelWarn {
+		h.b.Flush()
+	}
+	return err
+}
+
+func (h flushOnWarn) WithAttrs(as []slog.Attr) slog.Handler {
+	return flushOnWarn{h.Handler.WithAttrs(as), h.b}
+}
+
+func (h flushOnWarn) WithGroup(name string) slog.Handler {
+	return flushOnWarn{h.Handler.WithGroup(name), h.b}
+}
