@@ -87,7 +87,7 @@ func main() {
 	var backends, scenarios, servers string
 	flag.StringVar(&backends, "backends", "memory,redis,postgres", "comma-separated backends: memory, redis, postgres")
 	flag.StringVar(&scenarios, "scenarios", "baseline,read,rmw", "comma-separated scenarios: baseline, read, rmw, bearer, bearer-fresh")
-	flag.StringVar(&servers, "servers", "ours,scs", "comma-separated servers to load: ours, ours-nocache, scs, jwtauth")
+	flag.StringVar(&servers, "servers", "ours,scs", "comma-separated servers to load: ours, ours-nocache, ours-nometrics (-metrics=false), ours-logged (default access log), scs, jwtauth, bare (net/http only; baseline)")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each measured wrk run (whole seconds)")
 	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "length of one unmeasured wrk run per server and scenario before the rounds; 0 for none")
 	flag.IntVar(&c.rounds, "rounds", 3, "measured runs per server and scenario, alternating the servers")
@@ -144,7 +144,7 @@ func (c *config) check() error {
 	}
 	for _, s := range c.servers {
 		if !slices.Contains(harness.Kinds, s) {
-			return fmt.Errorf("unknown server %q: want ours, ours-nocache, scs or jwtauth", s)
+			return fmt.Errorf("unknown server %q: want one of %v", s, harness.Kinds)
 		}
 	}
 	if slices.Contains(c.servers, "jwtauth") && !slices.Contains(c.servers, "ours") && !slices.Contains(c.servers, "ours-nocache") {

@@ -17,6 +17,7 @@ type Binaries struct {
 	Ours    string // examples/greeter of the stateless module
 	Peer    string // bench/cmd/peer (scs)
 	JWTPeer string // bench/cmd/jwtpeer (go-chi/jwtauth)
+	Bare    string // bench/cmd/bare (net/http only)
 }
 
 // BuildServers builds the server binaries into dir. repo is the stateless
@@ -32,6 +33,10 @@ func BuildServers(ctx context.Context, repo, bench, dir string) (Binaries, error
 	if err := Build(ctx, bench, "./cmd/jwtpeer", b.JWTPeer); err != nil {
 		return b, err
 	}
+	b.Bare = filepath.Join(dir, "bare")
+	if err := Build(ctx, bench, "./cmd/bare", b.Bare); err != nil {
+		return b, err
+	}
 	return b, nil
 }
 
@@ -42,6 +47,8 @@ func (b Binaries) Bin(kind string) string {
 		return b.Peer
 	case "jwtauth":
 		return b.JWTPeer
+	case "bare":
+		return b.Bare
 	}
 	return b.Ours
 }
@@ -54,15 +61,18 @@ type Server struct {
 }
 
 // Kinds are the servers StartServer knows.
-var Kinds = []string{"ours", "ours-nocache", "scs", "jwtauth"}
+// ours-nometrics is ours with -metrics=false, ours-logged ours with its
+// default access log (and metrics) on, bare the seed's greeter on
+// net/http alone (GET /greet only).
+var Kinds = []string{"ours", "ours-nocache", "ours-nometrics", "ours-logged", "scs", "jwtauth", "bare"}
 
 // HasSessions reports whether a server kind serves /session (all but
 // jwtauth); HasTokens whether it serves Bearer tokens on GET /greet (all
 // but scs).
-func HasSessions(kind string) bool { return kind != "jwtauth" }
+func HasSessions(kind string) bool { return kind != "jwtauth" && kind != "bare" }
 
 // HasTokens: see HasSessions.
-func HasTokens(kind string) bool { return kind != "scs" }
+func HasTokens(kind string) bool { return kind != "scs" && kind != "bare" }
 
 // StartServer starts a server binary on a free loopback port over
 // storeURL and waits for /healthz. kind is
@@ -88,11 +98,18 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var argv []string
 	switch kind {
-	case "ours", "ours-nocache":
+	case "ours", "ours-nocache", "ours-nometrics", "ours-logged":
 		argv = []string{bin, "-addr", addr, "-store", storeURL, "-log-level", "warn", "-login-rate", "0"}
-		if kind == "ours-nocache" {
+		switch kind {
+		case "ours-nocache":
 			argv = append(argv, "-token-cache", "-1")
+		case "ours-nometrics":
+			argv = append(argv, "-metrics=false")
+		case "ours-logged":
+			argv[6] = "info" // the default: one access-log line per request
 		}
+	case "bare":
+		argv = []string{bin, "-addr", addr}
 	case "scs":
 		if storeURL == "memory://" {
 			storeURL = "memory"
