@@ -40,7 +40,7 @@ func parseTable(name string) (pgx.Identifier, error) {
 // sanitized table name; all data travels as parameters.
 type statements struct {
 	get, create, createOrGet, replace, replaceBatch, touch, del, compareAndDelete, reap string
-	createTable, createIndex                                               string
+	createTable, createIndex                                                            string
 }
 
 func newStatements(t string) statements {
