@@ -141,6 +141,13 @@ func TestTokenRoutes(t *testing.T) {
 	if code, _ := withBearer(t, h, "/greet", out.AccessToken); code != http.StatusUnauthorized {
 		t.Errorf("GET /greet with the token after logout: %d, want 401", code)
 	}
+	// A name in the query does not make a refused token acceptable.
+	if code, _ := withBearer(t, h, "/greet?name=Mallory", out.AccessToken); code != http.StatusUnauthorized {
+		t.Errorf("GET /greet?name=Mallory with the token after logout: %d, want 401", code)
+	}
+	if code, body := withBearer(t, h, "/greet?name=Mallory", "not-a-token"); code != http.StatusUnauthorized {
+		t.Errorf("GET /greet?name=Mallory with a bad token: %d %q, want 401", code, body)
+	}
 
 	// Signing fails: 503, the error logged, not shown.
 	f.issueErr = errors.New("keys unavailable: secret xyz")
