@@ -165,6 +165,19 @@ func New(s store.Store, opts *Options) http.Handler {
 		writeJSON(w, r, http.StatusForbidden, bodyCrossOrigin)
 	}))
 	h.top = csrf.Handler(top)
+	if h.tokens != nil {
+		// A token the middleware accepted greets (by the query's name, or
+		// by its subject) without the session; any other request (an
+		// Authorization header of another scheme, which the middleware
+		// passes on as no token) takes the long way.
+		h.bearerGreet = h.tokens.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := h.tokenSubject(r); ok {
+				h.greet(w, r)
+				return
+			}
+			h.top.ServeHTTP(w, r)
+		}))
+	}
 	return h
 }
 
@@ -188,6 +201,7 @@ type handler struct {
 	tokens       Tokens                  // may be nil
 	idem         *idempotency.Middleware // may be nil
 	top          http.Handler            // mux under sessions and CSRF protection
+	bearerGreet  http.Handler            // GET /greet with Authorization, see ServeHTTP; nil without tokens
 }
 
 // routes registers every route. The mux matches paths only; each path's
@@ -261,11 +275,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// a token: it skips the layers that would only pass it through (the
 	// cross-origin protection, which lets GET and HEAD by; the session
 	// middleware, whose session it would never load; the mux) and gets
-	// the answer they would have let through. A request with an
-	// Authorization header takes the long way, so that a bad token is
-	// refused whatever the query says.
-	if r.URL.Path == "/greet" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.Header["Authorization"] == nil {
-		if name, found, bad := nameParam(r.URL.RawQuery); found && bad == nil {
+	// the answer they would have let through. With an Authorization header
+	// it goes through the token middleware first (bearerGreet), so that a
+	// bad token is refused whatever the query says; a good one greets
+	// without the session either.
+	if r.URL.Path == "/greet" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if r.Header["Authorization"] != nil {
+			if h.bearerGreet != nil {
+				h.bearerGreet.ServeHTTP(w, r)
+				return
+			}
+		} else if name, found, bad := nameParam(r.URL.RawQuery); found && bad == nil {
 			writeJSON(w, r, http.StatusOK, greeting(make([]byte, 0, len(name)+32), name))
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -163,5 +164,31 @@ func TestNoTokenRoutesWithoutTokens(t *testing.T) {
 		if w := call(t, h, http.MethodGet, p, "", "", false); w.Code != http.StatusNotFound {
 			t.Errorf("GET %s without Options.Tokens: %d, want 404", p, w.Code)
 		}
+	}
+}
+
+// TestGreetWithAnotherScheme: an Authorization header the token middleware
+// does not take (Basic) is no token: GET /greet greets the session, as
+// without the header.
+func TestGreetWithAnotherScheme(t *testing.T) {
+	f := &fakeTokens{revoked: map[string]bool{}}
+	h := greeter.New(memory.New(nil), &greeter.Options{Tokens: f})
+	tok := loginAs(t, h, "Alice")
+	r := httptest.NewRequest(http.MethodGet, "/greet", nil)
+	r.Header.Set("X-Session-Token", tok)
+	r.Header.Set("Authorization", "Basic YWxpY2U6c2VjcmV0")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || w.Body.String() != `{"message":"Hello, Alice!"}`+"\n" {
+		t.Errorf("GET /greet with a session and a Basic header: %d %q, want the session's greeting", w.Code, w.Body)
+	}
+	// A Bearer token with a name in the query: the token is checked, the
+	// name greeted.
+	sub := "tok:Bob:sid-1"
+	if code, body := withBearer(t, h, "/greet?name=Carol", sub); code != http.StatusOK || body != `{"message":"Hello, Carol!"}`+"\n" {
+		t.Errorf("GET /greet?name=Carol with a good token: %d %q", code, body)
+	}
+	if code, body := withBearer(t, h, "/greet", sub); code != http.StatusOK || body != `{"message":"Hello, Bob!"}`+"\n" {
+		t.Errorf("GET /greet with a good token: %d %q", code, body)
 	}
 }
