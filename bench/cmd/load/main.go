@@ -817,7 +817,8 @@ func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
 
 	// Every server's figures, then the ratios the token work is judged by.
 	keyed := slices.ContainsFunc(c.scenarios, func(s string) bool { return scenarioDefs[s].keys != "" })
-	if c.bearer() || keyed || slices.Contains(c.servers, "jwtauth") || slices.Contains(c.servers, "ours-nocache") {
+	observ := slices.ContainsFunc(c.servers, func(s string) bool { return s == "bare" || s == "ours-logged" || s == "ours-nometrics" })
+	if c.bearer() || keyed || observ || slices.Contains(c.servers, "jwtauth") || slices.Contains(c.servers, "ours-nocache") {
 		fmt.Fprintln(w, "| backend | scenario | server | req/s | p99 | bad answers |")
 		fmt.Fprintln(w, "|---|---|---|---:|---:|---:|")
 		for _, b := range c.backends {
@@ -838,6 +839,12 @@ func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
 			{"bearer", "ours", "baseline", "ours", "≥ 0.85×"},
 			{"rmw-key", "ours", "rmw", "ours", "≥ 0.6×"},
 			{"replay", "ours", "session", "ours", "≥ 0.9×"},
+			{"baseline", "ours-logged", "baseline", "bare", "≥ 0.95× (default logging, metrics on)"},
+			{"baseline", "ours", "baseline", "bare", "information: logging at warn, metrics on"},
+			{"baseline", "ours-nometrics", "baseline", "bare", "information: logging at warn, metrics off"},
+			{"read", "ours", "read", "ours-nometrics", "≥ 0.95× (metrics on / off)"},
+			{"read", "ours-logged", "read", "ours", "information: the access log's cost"},
+			{"baseline", "ours-logged", "baseline", "ours", "information: the access log's cost"},
 			{"bearer-fresh", "ours-nocache", "bearer-fresh", "jwtauth", "≥ 1.00×"},
 			{"bearer-fresh", "ours", "bearer-fresh", "jwtauth", "information"},
 			{"bearer-fresh", "ours", "bearer-fresh", "ours-nocache", "information: the cache on a pool larger than it"},
