@@ -209,11 +209,16 @@ func (s *Store) createOrGet(ctx context.Context, key string, value []byte, ttl t
 	if err := s.checkWrite(ctx, key, value, ttl); err != nil {
 		return store.Record{}, false, err
 	}
-	v := clone(value)
-	version := driver.NewVersion()
 	sh := s.shardFor(key)
 	now := time.Now().UnixNano()
-	e := &entry{key: key, value: v, version: version, deadline: deadline(now, ttl), used: now, size: entrySize(key, v)}
+	var e *entry
+	var version uint64
+	if !get {
+		// Create: build the entry before taking the lock.
+		v := clone(value)
+		version = driver.NewVersion()
+		e = &entry{key: key, value: v, version: version, deadline: deadline(now, ttl), used: now, size: entrySize(key, v)}
+	}
 	sh.mu.Lock()
 	s.reap(sh, now)
 	if old := sh.entries[key]; old != nil {
@@ -229,6 +234,13 @@ func (s *Store) createOrGet(ctx context.Context, key string, value []byte, ttl t
 			s.demoteElsewhere(old)
 		}
 		return rec, false, nil
+	}
+	if e == nil {
+		// CreateOrGet, mostly a read (a retry finding its key): the entry
+		// is built only now that the key is known to be free.
+		v := clone(value)
+		version = driver.NewVersion()
+		e = &entry{key: key, value: v, version: version, deadline: deadline(now, ttl), used: now, size: entrySize(key, v)}
 	}
 	// The record is counted as it goes in, before anything is evicted for
 	// it, so that concurrent Creates each see the others' claims and each

@@ -16,9 +16,12 @@ var _ store.CreateOrGetter = (*Store)(nil)
 
 // CreateOrGet implements store.CreateOrGetter with one run of
 // createOrGetScript: Create's SET NX PX and, when the key is taken, a GET
-// of it in the same script, so either outcome is one round trip. Stats
-// counts it as a Create. With WaitReplicas, WAIT follows it as it follows
-// Create, and only a call that wrote is held to it.
+// of it in the same script, so either outcome is one round trip; like
+// Replace, and unlike Create, it shares pipelines with concurrent calls
+// (a pipeline replayed after a lost reply finds its own record, which the
+// script answers as written). Stats counts it as a Create. With
+// WaitReplicas, WAIT follows it as it follows Create, and only a call that
+// wrote is held to it.
 func (s *Store) CreateOrGet(ctx context.Context, key string, value []byte, ttl time.Duration) (store.Record, bool, error) {
 	rec, created, err := s.createOrGet(ctx, key, value, ttl)
 	s.count(driver.OpCreate, err)
@@ -58,7 +61,10 @@ func (s *Store) createOrGet(ctx context.Context, key string, value []byte, ttl t
 	k := s.prefix + key
 	ms := expiry(ttl).Milliseconds()
 	cmd := goredis.NewCmd(ctx, "evalsha", createOrGetHash, 1, k, rec, ms)
-	wait := s.send(ctx, cmd, true)
+	wait, err := s.process(ctx, cmd, len(rec), true)
+	if err != nil {
+		return store.Record{}, false, s.fail(ctx, "create", err)
+	}
 	reply, err := cmd.Result()
 	if err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The server lost its script cache: send the script itself.
