@@ -137,8 +137,9 @@ func (s *Session) keyOf() string {
 }
 
 // TokenHash returns a digest of the token the request presented: 43
-// characters of base64url (SHA-256 of the store key), "" when the request
-// carried no token of the right shape. It reads nothing from the store, so
+// characters of base64url (a SHA-256 of the token, distinct from the one
+// that names its store record), "" when the request carried no token of
+// the right shape. It reads nothing from the store, so
 // it says nothing about whether the session is live: use it to key or
 // scope other records by "whoever holds this token" before, or without,
 // loading the session (the Greeter scopes Idempotency-Key records by it,
@@ -149,11 +150,12 @@ func (s *Session) keyOf() string {
 func (s *Session) TokenHash() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := s.keyOf()
-	if k == "" {
+	if s.token == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(k))
+	const domain = "stateless session.TokenHash\x00"
+	var buf [len(domain) + tokenLen]byte
+	sum := sha256.Sum256(append(append(buf[:0], domain...), s.token...))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 

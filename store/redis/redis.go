@@ -93,9 +93,12 @@ type Store struct {
 	waitTimeout   time.Duration
 	waitN, waitMS any
 
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
+	closed atomic.Bool
+	// noSetNXGet is set once the server refused SET with both NX and GET
+	// (Redis before 7.0): CreateOrGet then runs its script instead.
+	noSetNXGet atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
 
 	// pipe batches calls into pipelines (see Batching in the package
 	// documentation, and pipeline.go).
