@@ -93,7 +93,15 @@ func withPage(next http.Handler, instance string) http.Handler {
 	for name, a := range pageAssets {
 		mux.Handle("GET /assets/"+name, a)
 	}
-	return mux
+	// Only / and /assets/ need the mux: every other request (all of the
+	// Greeter's) goes straight on, without a second routing.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/" || strings.HasPrefix(p, "/assets/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // pageMethodNotAllowed answers a method other than GET or HEAD on /, in the
