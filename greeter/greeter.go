@@ -112,8 +112,9 @@ type Options struct {
 
 	// Idempotency guards POST /session/visits and POST /token. Nil means
 	// one over the store given to New with idempotency's defaults but a
-	// lease of IdempotencyLease, scoped by the request's session token
-	// (IdempotencyScope); none without a store.
+	// lease of IdempotencyLease and a wait of IdempotencyWait, scoped by
+	// the request's session token (IdempotencyScope); none without a
+	// store.
 	Idempotency *idempotency.Middleware
 
 	// Tokens, if set, adds access tokens: POST /token, GET
@@ -153,7 +154,7 @@ func New(s store.Store, opts *Options) http.Handler {
 	h.idem = opts.Idempotency
 	if h.idem == nil && s != nil {
 		// idempotency.New fails only on bad options; these are valid.
-		h.idem, _ = idempotency.New(s, &idempotency.Options{Scope: IdempotencyScope, Lease: IdempotencyLease, Logger: h.log})
+		h.idem, _ = idempotency.New(s, &idempotency.Options{Scope: IdempotencyScope, Lease: IdempotencyLease, Wait: IdempotencyWait, Logger: h.log})
 	}
 	h.routes()
 	var top http.Handler = h.mux
@@ -250,6 +251,15 @@ func (h *handler) once(f http.HandlerFunc) http.HandlerFunc {
 // fails a key's completion (say a Redis master lost, with writes waiting
 // for a replica) holds the key for 5 s rather than 30.
 const IdempotencyLease = 5 * time.Second
+
+// IdempotencyWait is how long a request that finds its key in flight waits
+// for the first to finish (and replays it, or takes the key over once the
+// lease of an owner that died lapses) before it answers 409: a client
+// retrying through a load balancer after an instance died gets its answer
+// rather than a 409. A waiting request polls the store at most about 4
+// times a second; it stays well under the example server's 15 s write
+// timeout.
+const IdempotencyWait = IdempotencyLease + time.Second
 
 // IdempotencyScope is the Greeter's idempotency scope: a hash of the
 // session token the request carries (session.Session.TokenHash), so that

@@ -186,7 +186,7 @@ func instanceDeath(t *testing.T, f *fleet, hc *http.Client, accounts []*account,
 		notes += "; failures: " + classes(res.samples)
 	}
 	if orphans > 0 {
-		notes += fmt.Sprintf("; %d visit(s) in flight on the killed greeter kept their Idempotency-Key leased (409 until the 30 s lease lapsed, then taken over)", orphans)
+		notes += fmt.Sprintf("; %d visit(s) in flight on the killed greeter kept their Idempotency-Key leased (a retry waits, up to greeter.IdempotencyWait, until the lease lapses and it takes the key over)", orphans)
 		rep.remark(t, "Instance death (%s): %d visit(s) were in flight on the greeter when it was killed. Their Idempotency-Key stays leased to the dead greeter, so HAProxy's retry, "+
 			"and every client retry after it, is answered 409 \"Request in progress\" (%d answers here) until the lease (idempotency's default, 30 s) lapses; then a retry takes the key over "+
 			"and the visit is counted once. No HAProxy setting avoids it (it cannot retry a 409, and any retry gets one). Getting it to 0 takes the greeter: "+
