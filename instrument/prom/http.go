@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stateless-go/stateless/internal/statuswriter"
 )
 
 // Unmatched is the route label of a request no route pattern matched.
@@ -46,13 +48,13 @@ func (m *Metrics) Handler(next http.Handler, route func(*http.Request) string) h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statuswriter.Writer{ResponseWriter: w}
 		next.ServeHTTP(sw, r) // a panic goes on uncounted, as net/http answers nothing
 		name := route(r)
 		if name == "" {
 			name = Unmatched
 		}
-		c := sw.status/100 - 1
+		c := sw.Status/100 - 1
 		if c < 0 || c >= len(classes) {
 			c = 1 // nothing written: net/http sends 200
 		}
@@ -61,34 +63,3 @@ func (m *Metrics) Handler(next http.Handler, route func(*http.Request) string) h
 		rs.dur[c].Observe(since(start))
 	})
 }
-
-// statusWriter notes the final status of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush forwards to the writer underneath, if it can flush.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.ResponseController reach the writer underneath.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/stateless-go/stateless/internal/statuswriter"
 )
 
 // maxPath bounds url.path on a span: a client chooses the path, and a span
@@ -57,7 +59,7 @@ func (t *Tracer) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statuswriter.Writer{ResponseWriter: w}
 		defer t.end(span, r, sw)
 		next.ServeHTTP(sw, r)
 	})
@@ -65,8 +67,8 @@ func (t *Tracer) Handler(next http.Handler) http.Handler {
 
 // end completes a server span once the handler has returned (or
 // panicked: the span is ended either way, and net/http recovers).
-func (t *Tracer) end(span trace.Span, r *http.Request, sw *statusWriter) {
-	status := sw.status
+func (t *Tracer) end(span trace.Span, r *http.Request, sw *statuswriter.Writer) {
+	status := sw.Status
 	if status == 0 {
 		status = http.StatusOK // nothing written: net/http sends 200
 	}
@@ -155,38 +157,6 @@ func boundedPath(p string) string {
 	}
 	return strings.ToValidUTF8(p, "\uFFFD")
 }
-
-// statusWriter notes the status a handler sends.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	// 1xx answers other than 101 are interim: the final status follows.
-	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush passes a flush on, for handlers that assert http.Flusher.
-func (w *statusWriter) Flush() {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	_ = http.NewResponseController(w.ResponseWriter).Flush() // a writer that cannot flush has nothing to report
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // MuxRoute returns an Options.Route that asks mux which pattern r matches,
 // for a handler that routes through mux behind middleware that copies the
