@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"errors"
+
+	"github.com/stateless-go/stateless/internal/hook"
 )
 
 // Event names what a Verifier or Revocations did, for an Observer. Its
@@ -84,10 +86,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
 	if v.observe == nil {
 		return v.verifyNow(ctx, token)
 	}
-	c, done := v.observe(ctx, EventVerify)
-	if c == nil {
-		c = ctx
-	}
+	c, done := hook.Start(v.observe, ctx, EventVerify)
 	claims, err := v.verifyNow(c, token)
 	if done != nil {
 		done(err)
@@ -97,12 +96,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
 
 // event reports an instant event of v.
 func (v *Verifier) event(ctx context.Context, ev Event) {
-	if v.observe == nil {
-		return
-	}
-	if _, done := v.observe(ctx, ev); done != nil {
-		done(nil)
-	}
+	hook.Instant(v.observe, ctx, ev, nil)
 }
 
 // revoke is revokeNow within EventRevoke.
@@ -110,10 +104,7 @@ func (r *Revocations) revoke(ctx context.Context, kind revKind, id string, e rev
 	if r.c.observe == nil {
 		return r.revokeNow(ctx, kind, id, e)
 	}
-	c, done := r.c.observe(ctx, EventRevoke)
-	if c == nil {
-		c = ctx
-	}
+	c, done := hook.Start(r.c.observe, ctx, EventRevoke)
 	err := r.revokeNow(c, kind, id, e)
 	if done != nil {
 		done(err)

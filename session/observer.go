@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"errors"
+
+	"github.com/stateless-go/stateless/internal/hook"
 )
 
 // Event names what the session layer did, for an Observer. Its values are
@@ -66,24 +68,12 @@ type Observer func(ctx context.Context, ev Event) (context.Context, func(err err
 
 // observe starts ev; done is nil when there is nothing to call.
 func (m *Manager) observe(ctx context.Context, ev Event) (context.Context, func(error)) {
-	if m.c.observe == nil {
-		return ctx, nil
-	}
-	c, done := m.c.observe(ctx, ev)
-	if c == nil {
-		c = ctx
-	}
-	return c, done
+	return hook.Start(m.c.observe, ctx, ev)
 }
 
 // event reports an instant event.
 func (m *Manager) event(ctx context.Context, ev Event, err error) {
-	if m.c.observe == nil {
-		return
-	}
-	if _, done := m.c.observe(ctx, ev); done != nil {
-		done(err)
-	}
+	hook.Instant(m.c.observe, ctx, ev, err)
 }
 
 // observedSave is save within EventSave, when there is work for the store.

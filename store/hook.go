@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/stateless-go/stateless/internal/hook"
 )
 
 // Op names a store operation, for instrumentation. Its values are short
@@ -61,11 +63,7 @@ type hooked struct {
 }
 
 func (w *hooked) start(ctx context.Context, op Op) (context.Context, func(error)) {
-	c, done := w.h(ctx, op)
-	if c == nil {
-		c = ctx
-	}
-	return c, done
+	return hook.Start(w.h, ctx, op)
 }
 
 func (w *hooked) Get(ctx context.Context, key string) (Record, error) {
