@@ -154,7 +154,9 @@ func New(s store.Store, opts *Options) http.Handler {
 	h.idem = opts.Idempotency
 	if h.idem == nil && s != nil {
 		// idempotency.New fails only on bad options; these are valid.
-		h.idem, _ = idempotency.New(s, &idempotency.Options{Scope: IdempotencyScope, Lease: IdempotencyLease, Wait: IdempotencyWait, Logger: h.log})
+		o := IdempotencyOptions()
+		o.Logger = h.log
+		h.idem, _ = idempotency.New(s, o)
 	}
 	h.routes()
 	var top http.Handler = h.mux
@@ -260,6 +262,14 @@ const IdempotencyLease = 5 * time.Second
 // times a second; it stays well under the example server's 15 s write
 // timeout.
 const IdempotencyWait = IdempotencyLease + time.Second
+
+// IdempotencyOptions returns the idempotency options the Greeter's routes
+// expect: scoped by IdempotencyScope, with IdempotencyLease and
+// IdempotencyWait. Set the rest (a Logger, an Observer) before passing
+// them to idempotency.New for Options.Idempotency.
+func IdempotencyOptions() *idempotency.Options {
+	return &idempotency.Options{Scope: IdempotencyScope, Lease: IdempotencyLease, Wait: IdempotencyWait}
+}
 
 // IdempotencyScope is the Greeter's idempotency scope: a hash of the
 // session token the request carries (session.Session.TokenHash), so that

@@ -86,8 +86,9 @@ func (m *metrics) idempotency(st store.Store, log *slog.Logger, trc *tracer, pre
 		traced = trc.t.IdempotencyObserver()
 	}
 	// New fails only on bad options; these are the Greeter's defaults.
-	mw, _ := idempotency.New(st, &idempotency.Options{Scope: greeter.IdempotencyScope, Lease: greeter.IdempotencyLease, Wait: greeter.IdempotencyWait, Logger: log,
-		Observer: chain(traced, m.m.IdempotencyObserver())})
+	o := greeter.IdempotencyOptions()
+	o.Logger, o.Observer = log, chain(traced, m.m.IdempotencyObserver())
+	mw, _ := idempotency.New(st, o)
 	return mw
 }
 

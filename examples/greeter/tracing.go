@@ -301,7 +301,9 @@ func (t *tracer) idempotency(st store.Store, log *slog.Logger) *idempotency.Midd
 		return nil
 	}
 	// New fails only on bad options; these are the Greeter's defaults.
-	m, _ := idempotency.New(st, &idempotency.Options{Scope: greeter.IdempotencyScope, Lease: greeter.IdempotencyLease, Wait: greeter.IdempotencyWait, Logger: log, Observer: t.t.IdempotencyObserver()})
+	o := greeter.IdempotencyOptions()
+	o.Logger, o.Observer = log, t.t.IdempotencyObserver()
+	m, _ := idempotency.New(st, o)
 	return m
 }
 
