@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 )
@@ -20,16 +22,24 @@ var errClientGone = errors.New("client connection closed before the response was
 // on purpose: the query string may carry names or tokens, and the headers
 // carry cookies and X-Session-Token.
 //
-// The line tells what the client got, not only what the handler wrote: the
-// response is flushed to the connection before the line is logged, and if
-// that or any earlier write failed (the client hung up, the server's write
-// timeout passed while the handler waited), or the client's connection had
-// already closed when the handler returned, the line carries aborted=true
-// and an error attribute saying why. Status and bytes are then what the
-// handler meant to send. Flushing here, rather than letting net/http do it
-// after the handler returns, means a response whose handler set no
-// Content-Length (and wrote something) goes out chunked; every greeter
-// route sets one.
+// The line tells what the client got, not only what the handler wrote. On
+// a server set up by logConns (the example server is), the line waits
+// until net/http has sent the response, which it does after the handler
+// returns: it is written when the connection goes idle, or when it closes
+// after the response. If sending failed (the client hung up, the server's
+// write timeout passed while the handler waited), or any earlier write
+// failed, or the client's connection had already closed when the handler
+// returned, the line carries aborted=true and an error attribute saying
+// why; status and bytes are then what the handler meant to send. Waiting
+// costs nothing: flushing the response from the handler to learn the
+// same, as this did at first, sent the response while net/http's
+// background read of the connection was still waiting, so the client's
+// next request woke it on every request. Elsewhere (an httptest.ResponseRecorder, a server
+// without logConns, HTTP/2) the line is written when the handler returns,
+// with the write errors and the closed connection the handler saw.
+//
+// accessLog must run on the goroutine net/http serves the request on, as
+// the outermost handlers do: not under an http.TimeoutHandler.
 //
 // Health checks (/healthz, /readyz: a balancer probes them every second
 // or so) that succeed are not logged unless logHealth; a failing one (a
@@ -39,12 +49,12 @@ var errClientGone = errors.New("client connection closed before the response was
 // itself, in the very format of log's handler, instead of through slog:
 // see lineWriter for why, and for when it is safe.
 func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *lineWriter) http.Handler {
+	a := &accessLogger{log: log, logHealth: logHealth, direct: direct}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !log.Enabled(r.Context(), slog.LevelInfo) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		probe := !logHealth && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz")
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
@@ -55,41 +65,69 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 			// reset), so the closed connection is the surer sign.
 			err = errClientGone
 		}
-		if err == nil {
-			err = rec.flush(r)
-		}
 		if rec.status == 0 {
 			rec.status = http.StatusOK // nothing written: net/http sends 200
 		}
-		if probe && err == nil && rec.status < 300 {
+		l := accessLine{a: a, ctx: r.Context(), method: r.Method, path: r.URL.Path, status: rec.status, bytes: rec.bytes, start: start, err: err}
+		if c, ok := r.Context().Value(logConnKey{}).(*logConn); ok && r.ProtoMajor == 1 && !c.hijacked {
+			c.line, c.waiting = l, true // written by logConnState once sent
 			return
 		}
-		path := r.URL.Path
-		if direct != nil && err == nil && plainPath(path) && plainMethod(r.Method) {
-			end := time.Now()
-			direct.request(end, r.Method, path, rec.status, rec.bytes, end.Sub(start))
-			return
-		}
-		// Further fields (a trace ID) go to the slog line below; tracing
-		// on, main passes no direct writer.
-		if len(path) > maxLoggedPath {
-			path = path[:maxLoggedPath] + "…"
-		}
-		attrs := []slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("path", path),
-			slog.Int("status", rec.status),
-			slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", time.Since(start)),
-		}
-		if err != nil {
-			// Write errors name the connection's addresses and the
-			// failure (broken pipe, i/o timeout), never request data.
-			attrs = append(attrs, slog.Bool("aborted", true), slog.String("error", err.Error()))
-		}
-		// Further fields (a trace ID) go here.
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		l.write(nil)
 	})
+}
+
+type accessLogger struct {
+	log       *slog.Logger
+	logHealth bool
+	direct    *lineWriter
+}
+
+// accessLine is a request's line, until it is written.
+type accessLine struct {
+	a            *accessLogger
+	ctx          context.Context // the request's: a trace ID comes from it
+	method, path string
+	status       int
+	bytes        int64
+	start        time.Time
+	err          error // of the handler's writes, or errClientGone
+}
+
+// write writes the line; sendErr is the error of sending the response
+// after the handler returned, if any.
+func (l *accessLine) write(sendErr error) {
+	a, err := l.a, l.err
+	if err == nil {
+		err = sendErr
+	}
+	if !a.logHealth && err == nil && l.status < 300 && (l.path == "/healthz" || l.path == "/readyz") {
+		return
+	}
+	path := l.path
+	if a.direct != nil && err == nil && plainPath(path) && plainMethod(l.method) {
+		end := time.Now()
+		a.direct.request(end, l.method, path, l.status, l.bytes, end.Sub(l.start))
+		return
+	}
+	// Further fields (a trace ID) go to the slog line below; tracing
+	// on, main passes no direct writer.
+	if len(path) > maxLoggedPath {
+		path = path[:maxLoggedPath] + "…"
+	}
+	attrs := []slog.Attr{
+		slog.String("method", l.method),
+		slog.String("path", path),
+		slog.Int("status", l.status),
+		slog.Int64("bytes", l.bytes),
+		slog.Duration("duration", time.Since(l.start)),
+	}
+	if err != nil {
+		// Write errors name the connection's addresses and the
+		// failure (broken pipe, i/o timeout), never request data.
+		attrs = append(attrs, slog.Bool("aborted", true), slog.String("error", err.Error()))
+	}
+	a.log.LogAttrs(l.ctx, slog.LevelInfo, "request", attrs...)
 }
 
 // recorder notes the status and size of a response on its way out, and the
@@ -121,26 +159,97 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// flush sends what the server still buffers of the response and returns
-// the error of that write. A writer that cannot flush (a test's, say) has
-// nothing to report.
-func (r *recorder) flush(req *http.Request) error {
-	if r.status == 0 {
-		// Nothing written: net/http would send an empty 200 with
-		// Content-Length: 0, not a chunked one. Say so before the flush
-		// sends the header.
-		h := r.Header()
-		if req.Method != http.MethodHead && h.Get("Content-Length") == "" && h.Get("Transfer-Encoding") == "" && h.Get("Trailer") == "" {
-			h.Set("Content-Length", "0")
-		}
-	}
-	err := http.NewResponseController(r.ResponseWriter).Flush()
-	if errors.Is(err, http.ErrNotSupported) {
-		return nil
-	}
-	return err
-}
-
 // Unwrap lets http.ResponseController reach the connection's writer (for
 // Flush, deadlines) through the recorder.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// logConns sets srv up so that access-log lines wait for their responses
+// to be sent (see accessLog), and returns the listener srv must serve:
+// ln, its connections noting their write errors.
+func logConns(srv *http.Server, ln net.Listener) net.Listener {
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if lc, ok := c.(*logConn); ok {
+			return context.WithValue(ctx, logConnKey{}, lc)
+		}
+		return ctx
+	}
+	prev := srv.ConnState
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		logConnState(c, s)
+		if prev != nil {
+			prev(c, s)
+		}
+	}
+	return logListener{ln}
+}
+
+type logConnKey struct{}
+
+// logListener's connections are logConns.
+type logListener struct{ net.Listener }
+
+func (l logListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &logConn{Conn: c}, nil
+}
+
+// logConn is a server connection that notes its first write error, and
+// holds the line of the request it is answering until the answer is sent.
+// net/http serves an HTTP/1 connection's requests one after the other on
+// one goroutine, writes to it from that goroutine only, and calls
+// ConnState there too, so its fields need no lock.
+type logConn struct {
+	net.Conn
+	werr     error
+	line     accessLine
+	waiting  bool
+	hijacked bool // by the handler: net/http is done with c
+}
+
+func (c *logConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && c.werr == nil {
+		c.werr = err
+	}
+	return n, err
+}
+
+// CloseWrite keeps the half-close net/http does on a *net.TCPConn before
+// closing a connection whose request body it did not read.
+func (c *logConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// logConnState writes the waiting line of c once its response is sent:
+// when the connection goes idle (sent), or closes after the response
+// (sent, unless a write failed). A handler that hijacks the connection
+// gets its line written when it returns.
+func logConnState(c net.Conn, s http.ConnState) {
+	lc, ok := c.(*logConn)
+	if !ok {
+		return
+	}
+	if s == http.StateHijacked {
+		lc.hijacked = true // during the handler: its line is written at once
+	}
+	if !lc.waiting {
+		return
+	}
+	var err error
+	switch s {
+	case http.StateIdle:
+	case http.StateClosed:
+		err = lc.werr
+	default:
+		return
+	}
+	l := lc.line
+	lc.line, lc.waiting = accessLine{}, false
+	l.write(err)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -78,27 +79,92 @@ func TestAccessLogWriteFails(t *testing.T) {
 	}
 }
 
-// flushFailingWriter takes writes into a buffer, as net/http does, and
-// fails when asked to send them.
-type flushFailingWriter struct {
-	failingWriter
-	n int
+// loggedServer serves h (under accessLog) as the example server does,
+// its access-log lines waiting for their responses to be sent (logConns);
+// wrapLn, if set, wraps its listener below that, and config sets the
+// server up before it starts.
+func loggedServer(h http.Handler, wrapLn func(net.Listener) net.Listener, config func(*http.Server)) *httptest.Server {
+	ts := httptest.NewUnstartedServer(h)
+	if wrapLn != nil {
+		ts.Listener = wrapLn(ts.Listener)
+	}
+	if config != nil {
+		config(ts.Config)
+	}
+	ts.Listener = logConns(ts.Config, ts.Listener)
+	ts.Start()
+	return ts
 }
 
-func (f *flushFailingWriter) Write(b []byte) (int, error) { f.n += len(b); return len(b), nil }
-func (f *flushFailingWriter) FlushError() error           { return f.err }
+// sendFailing's connections fail every write with err: the response the
+// handler wrote is lost once net/http sends it, after the handler returns.
+type sendFailing struct {
+	net.Listener
+	err error
+}
 
-func TestAccessLogFlushFails(t *testing.T) {
+func (l sendFailing) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return failingConn{c, l.err}, nil
+}
+
+type failingConn struct {
+	net.Conn
+	err error
+}
+
+func (c failingConn) Write([]byte) (int, error) { return 0, c.err }
+
+// TestAccessLogSendFails: the handler's writes all succeed (net/http
+// buffers them), and sending the response after it returns fails. The
+// line waits for the send, and says it failed.
+func TestAccessLogSendFails(t *testing.T) {
 	h, lines := accessLogged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "38")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		io.WriteString(w, `{"error":"session store unavailable"}`+"\n")
 	}))
-	fw := &flushFailingWriter{failingWriter: failingWriter{header: http.Header{}, err: errors.New("write tcp: i/o timeout")}}
-	h.ServeHTTP(fw, httptest.NewRequest(http.MethodGet, "/session", nil))
+	sendErr := errors.New("write tcp: i/o timeout")
+	ts := loggedServer(h, func(ln net.Listener) net.Listener { return sendFailing{ln, sendErr} }, nil)
+	resp, err := ts.Client().Get(ts.URL + "/session")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET over a connection that cannot be written: %d, want a transport error", resp.StatusCode)
+	}
+	ts.Close()
 
 	l := oneLine(t, lines)
-	if l["status"] != 503.0 || l["bytes"] != float64(fw.n) || l["aborted"] != true || l["error"] != "write tcp: i/o timeout" {
-		t.Errorf("line %v, want status 503, bytes %d, aborted, error \"write tcp: i/o timeout\"", l, fw.n)
+	if l["status"] != 503.0 || l["bytes"] != 38.0 || l["aborted"] != true || l["error"] != sendErr.Error() {
+		t.Errorf("line %v, want status 503, bytes 38, aborted, error %q", l, sendErr)
+	}
+}
+
+// TestAccessLogHijacked: a handler that takes the connection over still
+// gets its line, when it returns (net/http reports no more states).
+func TestAccessLogHijacked(t *testing.T) {
+	h, lines := accessLogged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, bw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
+		bw.Flush()
+	}))
+	ts := loggedServer(h, nil, nil)
+	resp, err := ts.Client().Get(ts.URL + "/upgrade")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	ts.Close()
+	if l := oneLine(t, lines); l["path"] != "/upgrade" {
+		t.Errorf("line %v, want path /upgrade", l)
 	}
 }
 
@@ -113,9 +179,7 @@ func TestAccessLogWriteTimeout(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, body)
 	}))
-	ts := httptest.NewUnstartedServer(h)
-	ts.Config.WriteTimeout = 100 * time.Millisecond
-	ts.Start()
+	ts := loggedServer(h, nil, func(srv *http.Server) { srv.WriteTimeout = 100 * time.Millisecond })
 	c := ts.Client()
 	c.Timeout = 10 * time.Second
 	resp, err := c.Get(ts.URL + "/greet")
@@ -145,7 +209,7 @@ func TestAccessLogClientGone(t *testing.T) {
 		w.Header().Set("Content-Length", "3")
 		io.WriteString(w, "ok\n")
 	}))
-	ts := httptest.NewServer(h)
+	ts := loggedServer(h, nil, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/greet", nil)
 	if err != nil {
@@ -176,6 +240,13 @@ func TestAccessLogClientGone(t *testing.T) {
 // without aborted or error, framed as net/http would frame them, and the
 // line holds neither the query string nor any header.
 func TestAccessLogDelivered(t *testing.T) {
+	// As the example server is set up (lines wait for the response to be
+	// sent), and on a plain server (lines written as the handler returns).
+	t.Run("logConns", func(t *testing.T) { testAccessLogDelivered(t, true) })
+	t.Run("plain", func(t *testing.T) { testAccessLogDelivered(t, false) })
+}
+
+func testAccessLogDelivered(t *testing.T, wired bool) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /greet", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "28")
@@ -187,8 +258,19 @@ func TestAccessLogDelivered(t *testing.T) {
 	mux.HandleFunc("DELETE /session", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("GET /close", func(w http.ResponseWriter, r *http.Request) {
+		// net/http closes the connection after this response
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Content-Length", "3")
+		io.WriteString(w, "ok\n")
+	})
 	h, lines := accessLogged(mux)
-	ts := httptest.NewServer(h)
+	var ts *httptest.Server
+	if wired {
+		ts = loggedServer(h, nil, nil)
+	} else {
+		ts = httptest.NewServer(h)
+	}
 	defer ts.Close()
 
 	const secret = "hunter2-token"
@@ -200,6 +282,7 @@ func TestAccessLogDelivered(t *testing.T) {
 		{http.MethodGet, "/greet?name=Alice&token=" + secret, 200, 28},
 		{http.MethodGet, "/empty", 200, 0},
 		{http.MethodDelete, "/session", 204, -1},
+		{http.MethodGet, "/close", 200, 3},
 	} {
 		req, err := http.NewRequest(tt.method, ts.URL+tt.target, nil)
 		if err != nil {
@@ -221,14 +304,14 @@ func TestAccessLogDelivered(t *testing.T) {
 	ts.Close()
 
 	ls := lines(t)
-	if len(ls) != 3 {
-		t.Fatalf("%d request lines, want 3: %v", len(ls), ls)
+	if len(ls) != 4 {
+		t.Fatalf("%d request lines, want 4: %v", len(ls), ls)
 	}
 	for i, want := range []struct {
 		path   string
 		status float64
 		bytes  float64
-	}{{"/greet", 200, 28}, {"/empty", 200, 0}, {"/session", 204, 0}} {
+	}{{"/greet", 200, 28}, {"/empty", 200, 0}, {"/session", 204, 0}, {"/close", 200, 3}} {
 		l := ls[i]
 		if l["path"] != want.path || l["status"] != want.status || l["bytes"] != want.bytes {
 			t.Errorf("line %v, want path %s, status %v, bytes %v", l, want.path, want.status, want.bytes)

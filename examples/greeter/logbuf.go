@@ -20,11 +20,12 @@ const (
 )
 
 type lineBuffer struct {
-	mu   sync.Mutex
-	w    io.Writer
-	buf  []byte
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	w      io.Writer
+	buf    []byte
+	closed bool // after Close, lines are written through
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 func newLineBuffer(w io.Writer) *lineBuffer {
@@ -42,7 +43,10 @@ func (b *lineBuffer) run() {
 		case <-t.C:
 			b.Flush()
 		case <-b.stop:
-			b.Flush()
+			b.mu.Lock()
+			b.flushLocked()
+			b.closed = true
+			b.mu.Unlock()
 			return
 		}
 	}
@@ -53,6 +57,11 @@ func (b *lineBuffer) run() {
 func (b *lineBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		// A line written late in a shutdown (a connection's last access
+		// line, say): there is no timer left to flush it.
+		return b.w.Write(p)
+	}
 	if len(b.buf)+len(p) > cap(b.buf) {
 		b.flushLocked()
 		if len(p) > cap(b.buf) {
@@ -77,7 +86,7 @@ func (b *lineBuffer) flushLocked() {
 	}
 }
 
-// Close flushes and stops the timer.
+// Close flushes and stops the timer; later lines are written through.
 func (b *lineBuffer) Close() {
 	close(b.stop)
 	<-b.done

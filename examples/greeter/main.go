@@ -312,6 +312,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		closeStore()
 		return 1
 	}
+	ln = logConns(srv, ln)                                                    // access-log lines wait for their responses to be sent (accesslog.go)
 	stopMetrics, err := met.listen(cfg.metricsAddr, log, hk.metricsListening) // -metrics-addr (metrics.go)
 	if err != nil {
 		fmt.Fprintf(stderr, "greeter: %v\n", err)
