@@ -57,9 +57,15 @@ func (c *Claims) HasScope(scope string) bool {
 
 // clone copies c so that a caller's changes never reach the cache.
 func (c *Claims) clone() *Claims {
-	d := *c
+	d := new(Claims)
+	c.copyTo(d)
+	return d
+}
+
+// copyTo makes *d a copy of c that shares nothing a caller can change.
+func (c *Claims) copyTo(d *Claims) {
+	*d = *c
 	d.Audience = slices.Clone(c.Audience)
-	return &d
 }
 
 func (c *Claims) revocationSubject() RevocationSubject {

@@ -58,7 +58,7 @@ func (v *Verifier) Middleware(opts *MiddlewareOptions) func(http.Handler) http.H
 			switch {
 			case errors.Is(err, ErrTokenMissing):
 				if optional {
-					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &authInfo{realm: qrealm})))
+					next.ServeHTTP(w, r.WithContext(&authInfo{Context: r.Context(), realm: qrealm}))
 					return
 				}
 				challenge(w, http.StatusUnauthorized, `Bearer realm=`+qrealm, "missing bearer token")
@@ -70,7 +70,7 @@ func (v *Verifier) Middleware(opts *MiddlewareOptions) func(http.Handler) http.H
 				challenge(w, http.StatusUnauthorized, `Bearer realm=`+qrealm+`, error="invalid_token"`, "invalid token")
 				return
 			}
-			c, err := v.Verify(r.Context(), token)
+			c, err := v.verify(r.Context(), token) // shared: copied below
 			if err != nil {
 				if unavailable(err) {
 					w.Header().Set("Retry-After", "1")
@@ -80,7 +80,12 @@ func (v *Verifier) Middleware(opts *MiddlewareOptions) func(http.Handler) http.H
 				challenge(w, http.StatusUnauthorized, `Bearer realm=`+qrealm+`, error="invalid_token"`, "invalid token")
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &authInfo{claims: c, realm: qrealm})))
+			// One allocation holds the context, the request's own copy of
+			// the claims (the cache's are shared) and the realm.
+			info := &authInfo{Context: r.Context(), realm: qrealm}
+			c.copyTo(&info.copy)
+			info.claims = &info.copy
+			next.ServeHTTP(w, r.WithContext(info))
 		})
 	}
 }
@@ -127,15 +132,28 @@ func RequireScope(scopes ...string) func(http.Handler) http.Handler {
 
 type ctxKey struct{}
 
+// authInfo is the context the middleware gives a request: its parent,
+// with the claims (or none) and the realm as the value of ctxKey. It is a
+// context itself, rather than the value of a context.WithValue, to save
+// an allocation per request.
 type authInfo struct {
-	claims *Claims // nil: an anonymous request (Optional)
-	realm  string  // quoted
+	context.Context
+	claims *Claims // nil: an anonymous request (Optional); else often &copy
+	copy   Claims
+	realm  string // quoted
+}
+
+func (i *authInfo) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return i
+	}
+	return i.Context.Value(key)
 }
 
 // NewContext returns ctx carrying c, as the middleware does (for tests and
 // for code that verifies tokens by other means).
 func NewContext(ctx context.Context, c *Claims) context.Context {
-	return context.WithValue(ctx, ctxKey{}, &authInfo{claims: c, realm: quote(DefaultRealm)})
+	return &authInfo{Context: ctx, claims: c, realm: quote(DefaultRealm)}
 }
 
 // FromContext returns the verified claims the middleware put in ctx, and
@@ -165,6 +183,15 @@ func FromContextWith[T any](ctx context.Context) (*Claims, T, bool) {
 	return c, t, true
 }
 
+// b64tokenChar holds the characters of RFC 6750's b64token but "=".
+var b64tokenChar = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
+
 var errMultipleAuth = errors.New("auth: more than one Authorization header")
 
 // bearerToken reads the token of an "Authorization: Bearer <token>" header:
@@ -190,12 +217,8 @@ func bearerToken(r *http.Request) (string, error) {
 	}
 	// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 	i := 0
-	for ; i < len(token); i++ {
-		c := token[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
+	for i < len(token) && b64tokenChar[token[i]] {
+		i++
 	}
 	if i == 0 {
 		return "", ErrTokenMalformed
