@@ -113,10 +113,11 @@
 //
 // # Cache
 //
-// The Verifier keeps verified tokens, keyed by the SHA-256 of the token,
-// for at most their exp: at most VerifierOptions.CacheSize entries
-// (DefaultCacheSize, 10,000), tokens of at most MaxCachedTokenSize (4 KiB),
-// so at most about 50 MiB and typically a few MiB. A hit skips parsing and
+// The Verifier keeps verified tokens in memory, keyed by a seeded 64-bit
+// hash of the token (a hit is a token equal to the one kept), for at most
+// their exp: at most VerifierOptions.CacheSize entries (DefaultCacheSize,
+// 10,000), tokens of at most MaxCachedTokenSize (4 KiB), so at most about
+// 100 MiB and typically a few MiB. A hit skips parsing and
 // the signature but still checks that the key is still in the source and
 // asks the RevocationChecker, so a revoked token is refused at once.
 // Verifier.Forget drops one entry.

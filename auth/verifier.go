@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -51,9 +50,10 @@ const (
 	// Verifier accepts, and a KeyRing plans for, unless told otherwise.
 	DefaultMaxTokenLifetime = 10 * time.Minute
 	// MaxCachedTokenSize is the longest token the cache keeps: with
-	// DefaultCacheSize entries of at most this much payload (plus their
-	// claims), the cache stays under about 50 MiB; tokens of this package
-	// are a few hundred bytes, so 10,000 of them take a few MiB.
+	// DefaultCacheSize entries, each holding a token of at most this size,
+	// its payload and its claims, the cache stays under about 100 MiB;
+	// tokens of this package are a few hundred bytes, so 10,000 of them
+	// take a few MiB.
 	MaxCachedTokenSize = 4 << 10
 )
 
@@ -204,15 +204,8 @@ func VerifyWith[T any](ctx context.Context, v *Verifier, token string) (*Claims,
 // need it; it frees the entry early.
 func (v *Verifier) Forget(token string) {
 	if v.cache != nil {
-		v.cache.remove(tokenHash(token))
+		v.cache.remove(v.cache.key(token))
 	}
-}
-
-// tokenHash hashes a token without allocating for tokens up to
-// MaxCachedTokenSize.
-func tokenHash(token string) [32]byte {
-	var buf [MaxCachedTokenSize]byte
-	return sha256.Sum256(append(buf[:0], token...))
 }
 
 // verifyNow returns the cached (shared, read-only) claims of a good
@@ -228,10 +221,10 @@ func (v *Verifier) verifyNow(ctx context.Context, token string) (*Claims, error)
 		return nil, err
 	}
 	now := v.now()
-	var h [32]byte
+	var h uint64
 	if v.cache != nil && len(token) <= MaxCachedTokenSize {
-		h = tokenHash(token)
-		if e := v.cache.get(h, now); e != nil {
+		h = v.cache.key(token)
+		if e := v.cache.get(h, token, now); e != nil {
 			// The key must still be the one that verified the token: a key
 			// dropped from a remote set takes its cached tokens with it.
 			if k, err := v.keys.VerificationKey(ctx, e.kid); err == nil && k == e.key {
@@ -287,7 +280,7 @@ func (v *Verifier) verifyNow(ctx context.Context, token string) (*Claims, error)
 	if v.cache != nil && len(token) <= MaxCachedTokenSize {
 		rs := c.revocationSubject()
 		rs.pre = newRevPre(&rs)
-		v.cache.put(h, &cacheEntry{claims: c, key: key, kid: hdr.kid, expires: c.ExpiresAt.UnixNano(), rs: rs}, now)
+		v.cache.put(h, &cacheEntry{token: strings.Clone(token), claims: c, key: key, kid: hdr.kid, expires: c.ExpiresAt.UnixNano(), rs: rs}, now)
 	}
 	return c, nil
 }
