@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,6 +72,7 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 		l := accessLine{a: a, ctx: r.Context(), method: r.Method, path: r.URL.Path, status: rec.status, bytes: rec.bytes, start: start, err: err}
 		if c, ok := r.Context().Value(logConnKey{}).(*logConn); ok && r.ProtoMajor == 1 && !c.hijacked {
 			c.line, c.waiting = l, true // written by logConnState once sent
+			c.logs.pending.Add(1)
 			return
 		}
 		l.write(nil)
@@ -165,8 +167,11 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // logConns sets srv up so that access-log lines wait for their responses
 // to be sent (see accessLog), and returns the listener srv must serve:
-// ln, its connections noting their write errors.
-func logConns(srv *http.Server, ln net.Listener) net.Listener {
+// ln, its connections noting their write errors. After a shutdown, wait
+// on the connLogs for the last lines: srv.Shutdown can return as a
+// connection goes idle, before its hook has written the line.
+func logConns(srv *http.Server, ln net.Listener) (net.Listener, *connLogs) {
+	logs := &connLogs{}
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if lc, ok := c.(*logConn); ok {
 			return context.WithValue(ctx, logConnKey{}, lc)
@@ -180,20 +185,36 @@ func logConns(srv *http.Server, ln net.Listener) net.Listener {
 			prev(c, s)
 		}
 	}
-	return logListener{ln}
+	return logListener{ln, logs}, logs
+}
+
+// connLogs counts the lines of a server's connections that wait for their
+// responses to be sent.
+type connLogs struct{ pending atomic.Int64 }
+
+// wait waits until no line is waiting, for at most d. After srv.Shutdown
+// (or srv.Close) it is short: every connection is idle or closed, so
+// every hook has run or is running.
+func (l *connLogs) wait(d time.Duration) {
+	for end := time.Now().Add(d); l.pending.Load() > 0 && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 type logConnKey struct{}
 
 // logListener's connections are logConns.
-type logListener struct{ net.Listener }
+type logListener struct {
+	net.Listener
+	logs *connLogs
+}
 
 func (l logListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &logConn{Conn: c}, nil
+	return &logConn{Conn: c, logs: l.logs}, nil
 }
 
 // logConn is a server connection that notes its first write error, and
@@ -203,6 +224,7 @@ func (l logListener) Accept() (net.Conn, error) {
 // ConnState there too, so its fields need no lock.
 type logConn struct {
 	net.Conn
+	logs     *connLogs
 	werr     error
 	line     accessLine
 	waiting  bool
@@ -252,4 +274,5 @@ func logConnState(c net.Conn, s http.ConnState) {
 	l := lc.line
 	lc.line, lc.waiting = accessLine{}, false
 	l.write(err)
+	lc.logs.pending.Add(-1)
 }

@@ -312,7 +312,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		closeStore()
 		return 1
 	}
-	ln = logConns(srv, ln)                                                    // access-log lines wait for their responses to be sent (accesslog.go)
+	ln, lines := logConns(srv, ln)                                            // access-log lines wait for their responses to be sent (accesslog.go)
 	stopMetrics, err := met.listen(cfg.metricsAddr, log, hk.metricsListening) // -metrics-addr (metrics.go)
 	if err != nil {
 		fmt.Fprintf(stderr, "greeter: %v\n", err)
@@ -365,7 +365,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		srv.Close()
 		code = 1
 	}
-	<-served // http.ErrServerClosed
+	<-served                // http.ErrServerClosed
+	lines.wait(time.Second) // the last access-log lines, from connections that just went idle
 	if c := closeStore(); c != 0 {
 		code = c
 	}
