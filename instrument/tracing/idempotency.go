@@ -1,9 +1,9 @@
 package tracing
 
 import (
-	"context"
 	"errors"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/stateless-go/stateless/idempotency"
@@ -31,34 +31,23 @@ func (t *Tracer) IdempotencyObserver() idempotency.Observer {
 	if t.off {
 		return nil
 	}
-	internal := trace.WithSpanKind(trace.SpanKindInternal)
-	return func(ctx context.Context, ev idempotency.Event) (context.Context, func(error)) {
-		parent := trace.SpanFromContext(ctx)
-		if !parent.IsRecording() {
-			return ctx, nil
-		}
-		if name, ok := idempotencySpans[ev]; ok {
-			ctx, span := t.tracer.Start(ctx, name, internal)
-			return ctx, func(err error) {
-				switch {
-				case err == nil:
-				case errors.Is(err, store.ErrConflict):
-					span.SetAttributes(outcomeConflict)
-				case errors.Is(err, store.ErrNotFound):
-					span.SetAttributes(outcomeNotFound)
-				default:
-					setError(span, err)
-				}
-				span.End()
-			}
-		}
-		name := "idempotency." + string(ev)
-		return ctx, func(err error) {
-			if err == nil {
-				parent.AddEvent(name)
-				return
-			}
-			parent.AddEvent(name, trace.WithAttributes(errorTypeKey.String(errorClass(err))))
-		}
+	return layerObserver(t, "idempotency.", idempotencySpans, []idempotency.Event{
+		idempotency.EventTakeover, idempotency.EventRelease, idempotency.EventReplay, idempotency.EventInFlight,
+		idempotency.EventMismatch, idempotency.EventTooLarge, idempotency.EventNotReplayable, idempotency.EventAbandoned,
+		idempotency.EventInvalid, idempotency.EventUnavailable, idempotency.EventStoreError,
+	}, classifyIdempotency, func(err error) attribute.KeyValue { return errorTypeKey.String(errorClass(err)) })
+}
+
+// classifyIdempotency marks a phase's span: a record that lost its key
+// to a takeover (a conflict, or the key gone) is an outcome, not an error.
+func classifyIdempotency(span trace.Span, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrConflict):
+		span.SetAttributes(outcomeConflict)
+	case errors.Is(err, store.ErrNotFound):
+		span.SetAttributes(outcomeNotFound)
+	default:
+		setError(span, err)
 	}
 }

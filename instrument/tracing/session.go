@@ -1,7 +1,6 @@
 package tracing
 
 import (
-	"context"
 	"errors"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -32,36 +31,14 @@ func (t *Tracer) SessionObserver() session.Observer {
 	if t.off {
 		return nil
 	}
-	internal := trace.WithSpanKind(trace.SpanKindInternal)
-	events := map[session.Event]string{}
-	for _, ev := range []session.Event{session.EventCreate, session.EventRenew, session.EventDestroy,
-		session.EventConflict, session.EventRetry, session.EventStoreError} {
-		events[ev] = "session." + string(ev)
-	}
-	return func(ctx context.Context, ev session.Event) (context.Context, func(error)) {
-		parent := trace.SpanFromContext(ctx)
-		if !parent.IsRecording() {
-			return ctx, nil
-		}
-		if name, ok := sessionSpans[ev]; ok {
-			ctx, span := t.tracer.Start(ctx, name, internal)
-			return ctx, func(err error) { endSessionSpan(span, err) }
-		}
-		name, ok := events[ev]
-		if !ok {
-			name = "session." + string(ev)
-		}
-		return ctx, func(err error) {
-			if err == nil {
-				parent.AddEvent(name)
-				return
-			}
-			parent.AddEvent(name, trace.WithAttributes(errorAttr(err)))
-		}
-	}
+	return layerObserver(t, "session.", sessionSpans, []session.Event{session.EventCreate, session.EventRenew,
+		session.EventDestroy, session.EventConflict, session.EventRetry, session.EventStoreError},
+		classifySession, errorAttr)
 }
 
-func endSessionSpan(span trace.Span, err error) {
+// classifySession marks a load, save or touch span: a session not found
+// and a save refused by a concurrent change are outcomes, not errors.
+func classifySession(span trace.Span, err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrNotFound):
@@ -71,7 +48,6 @@ func endSessionSpan(span trace.Span, err error) {
 	default:
 		setError(span, err)
 	}
-	span.End()
 }
 
 // errorAttr is error.type for err: its class, never its message.
