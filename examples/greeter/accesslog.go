@@ -71,7 +71,7 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 		}
 		l := accessLine{a: a, ctx: r.Context(), method: r.Method, path: r.URL.Path, status: rec.status, bytes: rec.bytes, start: start, err: err}
 		if c, ok := r.Context().Value(logConnKey{}).(*logConn); ok && r.ProtoMajor == 1 && !c.hijacked {
-			c.line, c.waiting = l, true // written by logConnState once sent
+			c.line = l // written by logConnState once sent
 			c.logs.pending.Add(1)
 			return
 		}
@@ -226,9 +226,8 @@ type logConn struct {
 	net.Conn
 	logs     *connLogs
 	werr     error
-	line     accessLine
-	waiting  bool
-	hijacked bool // by the handler: net/http is done with c
+	line     accessLine // the line waiting for its response to be sent; a nil when none
+	hijacked bool       // by the handler: net/http is done with c
 }
 
 func (c *logConn) Write(b []byte) (int, error) {
@@ -260,7 +259,7 @@ func logConnState(c net.Conn, s http.ConnState) {
 	if s == http.StateHijacked {
 		lc.hijacked = true // during the handler: its line is written at once
 	}
-	if !lc.waiting {
+	if lc.line.a == nil { // no line waiting
 		return
 	}
 	var err error
@@ -272,7 +271,7 @@ func logConnState(c net.Conn, s http.ConnState) {
 		return
 	}
 	l := lc.line
-	lc.line, lc.waiting = accessLine{}, false
+	lc.line = accessLine{}
 	l.write(err)
 	lc.logs.pending.Add(-1)
 }
