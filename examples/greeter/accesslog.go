@@ -170,7 +170,10 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // ln, its connections noting their write errors. After a shutdown, wait
 // on the connLogs for the last lines: srv.Shutdown can return as a
 // connection goes idle, before its hook has written the line.
-func logConns(srv *http.Server, ln net.Listener) (net.Listener, *connLogs) {
+//
+// writeBound, when not 0, bounds every write to a connection instead of
+// srv.WriteTimeout, which must then be 0: see writebound.go.
+func logConns(srv *http.Server, ln net.Listener, writeBound time.Duration) (net.Listener, *connLogs) {
 	logs := &connLogs{}
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if lc, ok := c.(*logConn); ok {
@@ -185,7 +188,7 @@ func logConns(srv *http.Server, ln net.Listener) (net.Listener, *connLogs) {
 			prev(c, s)
 		}
 	}
-	return logListener{ln, logs}, logs
+	return logListener{ln, logs, writeBound}, logs
 }
 
 // connLogs counts the lines of a server's connections that wait for their
@@ -206,7 +209,8 @@ type logConnKey struct{}
 // logListener's connections are logConns.
 type logListener struct {
 	net.Listener
-	logs *connLogs
+	logs       *connLogs
+	writeBound time.Duration
 }
 
 func (l logListener) Accept() (net.Conn, error) {
@@ -214,7 +218,7 @@ func (l logListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logConn{Conn: c, logs: l.logs}, nil
+	return &logConn{Conn: c, logs: l.logs, bound: l.writeBound}, nil
 }
 
 // logConn is a server connection that notes its first write error, and
@@ -228,9 +232,19 @@ type logConn struct {
 	werr     error
 	line     accessLine // the line waiting for its response to be sent; a nil when none
 	hijacked bool       // by the handler: net/http is done with c
+
+	// The write bound (writebound.go): bound is 0 for none; wdl is the
+	// write deadline in force (Unix ns, 0 for none), explicit whether
+	// it is one net/http or a handler set rather than the bound.
+	bound    time.Duration
+	wdl      int64
+	explicit bool
 }
 
 func (c *logConn) Write(b []byte) (int, error) {
+	if c.bound > 0 && !c.explicit && !c.hijacked {
+		c.armWriteBound()
+	}
 	n, err := c.Conn.Write(b)
 	if err != nil && c.werr == nil {
 		c.werr = err

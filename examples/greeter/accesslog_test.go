@@ -91,7 +91,7 @@ func loggedServer(h http.Handler, wrapLn func(net.Listener) net.Listener, config
 	if config != nil {
 		config(ts.Config)
 	}
-	ts.Listener, _ = logConns(ts.Config, ts.Listener)
+	ts.Listener, _ = logConns(ts.Config, ts.Listener, 0)
 	ts.Start()
 	return ts
 }

@@ -106,8 +106,9 @@ import (
 	"github.com/stateless-go/stateless/store"
 )
 
-// Server limits. The write timeout must leave room for the slowest handler,
-// /readyz at its ready timeout; run raises it if -ready-timeout needs more.
+// Server limits. The write timeout bounds how long a write to a client may
+// stay blocked (the client not reading), not how long a handler may take:
+// see writebound.go.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second
@@ -295,7 +296,6 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		Handler:           servedBy(cfg.instance, accessLog(log, met.handler(dr, cfg.metricsAddr == ""), cfg.logHealth, newLineWriter(logBuf, cfg.logFormat, trc != nil))),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		WriteTimeout:      max(writeTimeout, cfg.readyTimeout+5*time.Second),
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -312,7 +312,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		closeStore()
 		return 1
 	}
-	ln, lines := logConns(srv, ln)                                            // access-log lines wait for their responses to be sent (accesslog.go)
+	ln, lines := logConns(srv, ln, writeTimeout)                              // access-log lines wait for their responses to be sent (accesslog.go); writes are bounded (writebound.go)
 	stopMetrics, err := met.listen(cfg.metricsAddr, log, hk.metricsListening) // -metrics-addr (metrics.go)
 	if err != nil {
 		fmt.Fprintf(stderr, "greeter: %v\n", err)
