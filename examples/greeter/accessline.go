@@ -50,8 +50,15 @@ func plainPath(p string) bool {
 	return true
 }
 
-// plainMethod is plainPath for a method (net/http accepts any token).
+// maxPlainMethod bounds a method lineWriter writes: net/http accepts any
+// token, of any length its header limit allows.
+const maxPlainMethod = 32
+
+// plainMethod is plainPath for a method.
 func plainMethod(m string) bool {
+	if len(m) > maxPlainMethod {
+		return false
+	}
 	for i := 0; i < len(m); i++ {
 		if c := m[i]; c < 'A' || c > 'Z' {
 			return false
@@ -61,42 +68,66 @@ func plainMethod(m string) bool {
 }
 
 // request writes the line of a request that ended at t (the time slog
-// would give the record) after d.
+// would give the record) after d. To a lineBuffer it goes as a record,
+// formatted when the buffer is written out.
 func (l *lineWriter) request(t time.Time, method, path string, status int, bytes int64, d time.Duration) {
-	bp := linePool.Get().(*[]byte)
-	b := (*bp)[:0]
-	if l.json {
-		b = append(b, `{"time":"`...)
-		b = appendTime(b, t, true)
-		b = append(b, `","level":"INFO","msg":"request","method":"`...)
-		b = append(b, method...)
-		b = append(b, `","path":"`...)
-		b = append(b, path...)
-		b = append(b, `","status":`...)
-		b = strconv.AppendInt(b, int64(status), 10)
-		b = append(b, `,"bytes":`...)
-		b = strconv.AppendInt(b, bytes, 10)
-		b = append(b, `,"duration":`...)
-		b = strconv.AppendInt(b, int64(d), 10)
-		b = append(b, "}\n"...)
-	} else {
-		b = append(b, "time="...)
-		b = appendTime(b, t, false)
-		b = append(b, " level=INFO msg=request method="...)
-		b = append(b, method...)
-		b = append(b, " path="...)
-		b = append(b, path...)
-		b = append(b, " status="...)
-		b = strconv.AppendInt(b, int64(status), 10)
-		b = append(b, " bytes="...)
-		b = strconv.AppendInt(b, bytes, 10)
-		b = append(b, " duration="...)
-		b = append(b, d.String()...)
-		b = append(b, '\n')
+	r := accessRecord{t: t, method: method, path: path, status: status, bytes: bytes, d: d, json: l.json}
+	if lb, ok := l.w.(*lineBuffer); ok {
+		lb.add(&r)
+		return
 	}
+	bp := linePool.Get().(*[]byte)
+	b := r.appendLine((*bp)[:0])
 	l.w.Write(b)
 	*bp = b
 	linePool.Put(bp)
+}
+
+// accessRecord is a line for lineWriter, not yet formatted.
+type accessRecord struct {
+	t            time.Time
+	method, path string
+	status       int
+	bytes        int64
+	d            time.Duration
+	json         bool
+}
+
+// maxRecordLine bounds the length of a record's line: its path is at most
+// maxLoggedPath bytes and its method maxPlainMethod (plainPath,
+// plainMethod); the rest is under 150.
+const maxRecordLine = 512
+
+// appendLine appends r's line, newline included.
+func (r *accessRecord) appendLine(b []byte) []byte {
+	if r.json {
+		b = append(b, `{"time":"`...)
+		b = appendTime(b, r.t, true)
+		b = append(b, `","level":"INFO","msg":"request","method":"`...)
+		b = append(b, r.method...)
+		b = append(b, `","path":"`...)
+		b = append(b, r.path...)
+		b = append(b, `","status":`...)
+		b = strconv.AppendInt(b, int64(r.status), 10)
+		b = append(b, `,"bytes":`...)
+		b = strconv.AppendInt(b, r.bytes, 10)
+		b = append(b, `,"duration":`...)
+		b = strconv.AppendInt(b, int64(r.d), 10)
+		return append(b, "}\n"...)
+	}
+	b = append(b, "time="...)
+	b = appendTime(b, r.t, false)
+	b = append(b, " level=INFO msg=request method="...)
+	b = append(b, r.method...)
+	b = append(b, " path="...)
+	b = append(b, r.path...)
+	b = append(b, " status="...)
+	b = strconv.AppendInt(b, int64(r.status), 10)
+	b = append(b, " bytes="...)
+	b = strconv.AppendInt(b, r.bytes, 10)
+	b = append(b, " duration="...)
+	b = append(b, r.d.String()...)
+	return append(b, '\n')
 }
 
 // linePool holds line buffers: one on the stack would escape to the heap
