@@ -30,7 +30,10 @@
 // The servers alternate within every round, and every other round runs
 // the whole sequence of (scenario, server) runs in reverse (ABBA, so a
 // linear drift of the machine cancels out, between servers and between
-// scenarios), and the tables give the median of the rounds. Every response is checked:
+// scenarios), and the tables give the median of the rounds. A ratio is
+// given both as the ratio of two such medians and as the median of its
+// per-round ratios, which pair runs made a few seconds apart and so hold
+// up better when the machine's speed drifts. Every response is checked:
 // non-2xx answers, "World" where the session's name was expected, a
 // greeting of no subject of the token pool where a token was sent, and
 // socket errors are counted and shown; before the runs every token is
@@ -762,6 +765,30 @@ func find(rows []*row, b, sc, s string) *row {
 	return nil
 }
 
+// pairedRatio is the median of x's and y's ratios round by round, with
+// the lowest and the highest. The servers alternate within each round, so
+// a round's two runs see the machine in about the same state; on a
+// machine whose speed drifts between rounds (a VM on a busy host, whose
+// rounds here differed by up to 1.6×), the ratio of the medians mixes
+// rounds run at different speeds, and this does not.
+func pairedRatio(x, y *row) string {
+	var v []float64
+	for i := range min(len(x.Runs), len(y.Runs)) {
+		if y.Runs[i].ReqPerSec > 0 {
+			v = append(v, x.Runs[i].ReqPerSec/y.Runs[i].ReqPerSec)
+		}
+	}
+	if len(v) == 0 {
+		return "–"
+	}
+	slices.Sort(v)
+	m := v[len(v)/2]
+	if len(v)%2 == 0 {
+		m = (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return fmt.Sprintf("%.2f× [%.2f, %.2f]", m, v[0], v[len(v)-1])
+}
+
 func measured(r *row) bool { return r != nil && r.Skipped == "" && len(r.Runs) > 0 }
 
 func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
@@ -863,12 +890,12 @@ func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
 					continue
 				}
 				if !header {
-					fmt.Fprintln(w, "| backend | ratio | req/s | ratio | target |")
-					fmt.Fprintln(w, "|---|---|---:|---:|---|")
+					fmt.Fprintln(w, "| backend | ratio | req/s (medians) | ratio of the medians | per round: median [lowest, highest] | target |")
+					fmt.Fprintln(w, "|---|---|---:|---:|---:|---|")
 					header = true
 				}
-				fmt.Fprintf(w, "| %s | %s %s / %s %s | %.0f / %.0f | %s | %s |\n",
-					b, d.aSc, d.aSrv, d.bSc, d.bSrv, x.median(), y.median(), ratio(x, y), d.target)
+				fmt.Fprintf(w, "| %s | %s %s / %s %s | %.0f / %.0f | %s | %s | %s |\n",
+					b, d.aSc, d.aSrv, d.bSc, d.bSrv, x.median(), y.median(), ratio(x, y), pairedRatio(x, y), d.target)
 			}
 		}
 		if header {
