@@ -56,6 +56,11 @@
 // setting up the token keys, against a store that may not answer) ends it
 // at once with exit code 0, and no error about the store.
 //
+// Connections are bounded: request headers must arrive within 5 s and a
+// whole request within 10 s; an idle connection is closed after 60 s; a
+// write a client leaves blocked (it stops reading) fails after 14–15 s
+// and closes the connection (writebound.go); headers are at most 64 KiB.
+//
 // Logins are limited per client address: POST /session may succeed
 // -login-rate times at once, then -login-rate times a minute (a token
 // bucket with that burst); beyond that it answers 429 with a JSON error and
