@@ -71,11 +71,12 @@ func plainMethod(m string) bool {
 // would give the record) after d. To a lineBuffer it goes as a record,
 // formatted when the buffer is written out.
 func (l *lineWriter) request(t time.Time, method, path string, status int, bytes int64, d time.Duration) {
-	r := accessRecord{t: t, method: method, path: path, status: status, bytes: bytes, d: d, json: l.json}
 	if lb, ok := l.w.(*lineBuffer); ok {
-		lb.add(&r)
+		lb.add(t, method, path, status, bytes, d, l.json)
 		return
 	}
+	r := new(accessRecord) // escapes anyway, through the pool's buffer
+	r.set(t, method, path, status, bytes, d, l.json)
 	bp := linePool.Get().(*[]byte)
 	b := r.appendLine((*bp)[:0])
 	l.w.Write(b)
@@ -83,15 +84,30 @@ func (l *lineWriter) request(t time.Time, method, path string, status int, bytes
 	linePool.Put(bp)
 }
 
-// accessRecord is a line for lineWriter, not yet formatted.
+// accessRecord is a line for lineWriter, not yet formatted. It holds a
+// copy of the method and the path, not the strings: those share memory
+// with the request line (as long as the server's header limit allows)
+// that a waiting record would otherwise keep.
 type accessRecord struct {
-	t            time.Time
-	method, path string
-	status       int
-	bytes        int64
-	d            time.Duration
-	json         bool
+	t          time.Time
+	status     int
+	bytes      int64
+	d          time.Duration
+	json       bool
+	mlen, plen uint16
+	text       [maxPlainMethod + maxLoggedPath]byte // the method, then the path
 }
+
+// set fills r; method and path must be plain (plainMethod, plainPath), so
+// that they fit.
+func (r *accessRecord) set(t time.Time, method, path string, status int, bytes int64, d time.Duration, json bool) {
+	r.t, r.status, r.bytes, r.d, r.json = t, status, bytes, d, json
+	r.mlen = uint16(copy(r.text[:], method))
+	r.plen = uint16(copy(r.text[r.mlen:], path))
+}
+
+func (r *accessRecord) method() []byte { return r.text[:r.mlen] }
+func (r *accessRecord) path() []byte   { return r.text[r.mlen : r.mlen+r.plen] }
 
 // maxRecordLine bounds the length of a record's line: its path is at most
 // maxLoggedPath bytes and its method maxPlainMethod (plainPath,
@@ -104,9 +120,9 @@ func (r *accessRecord) appendLine(b []byte) []byte {
 		b = append(b, `{"time":"`...)
 		b = appendTime(b, r.t, true)
 		b = append(b, `","level":"INFO","msg":"request","method":"`...)
-		b = append(b, r.method...)
+		b = append(b, r.method()...)
 		b = append(b, `","path":"`...)
-		b = append(b, r.path...)
+		b = append(b, r.path()...)
 		b = append(b, `","status":`...)
 		b = strconv.AppendInt(b, int64(r.status), 10)
 		b = append(b, `,"bytes":`...)
@@ -118,9 +134,9 @@ func (r *accessRecord) appendLine(b []byte) []byte {
 	b = append(b, "time="...)
 	b = appendTime(b, r.t, false)
 	b = append(b, " level=INFO msg=request method="...)
-	b = append(b, r.method...)
+	b = append(b, r.method()...)
 	b = append(b, " path="...)
-	b = append(b, r.path...)
+	b = append(b, r.path()...)
 	b = append(b, " status="...)
 	b = strconv.AppendInt(b, int64(r.status), 10)
 	b = append(b, " bytes="...)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -70,8 +71,8 @@ func TestLineBuffer(t *testing.T) {
 				}
 				continue
 			}
-			rec := accessRecord{t: t0.Add(time.Duration(r) * time.Millisecond), method: "GET", path: fmt.Sprintf("/r%d", r),
-				status: 200, bytes: int64(r), d: time.Duration(r) * time.Microsecond, json: json}
+			var rec accessRecord
+			rec.set(t0.Add(time.Duration(r)*time.Millisecond), "GET", fmt.Sprintf("/r%d", r), 200, int64(r), time.Duration(r)*time.Microsecond, json)
 			if want := string(rec.appendLine(nil)); l != want {
 				t.Fatalf("json=%v: line %q, want %q", json, l, want)
 			}
@@ -104,10 +105,21 @@ func TestAccessRecordLine(t *testing.T) {
 				h = slog.NewJSONHandler(&sb, opts)
 			}
 			slog.New(h).Info("request", "method", "PATCH", "path", "/a/b", "status", 404, "bytes", int64(17), "duration", d)
-			r := accessRecord{t: tm, method: "PATCH", path: "/a/b", status: 404, bytes: 17, d: d, json: json}
+			var r accessRecord
+			r.set(tm, "PATCH", "/a/b", 404, 17, d, json)
 			if got := string(r.appendLine(nil)); got != sb.String() {
 				t.Errorf("json=%v, %v: %q, slog writes %q", json, d, got, sb.String())
 			}
+		}
+	}
+	// The longest line a record can make fits maxRecordLine, which
+	// formatLocked leaves room for.
+	for _, json := range []bool{false, true} {
+		var r accessRecord
+		r.set(time.Date(-9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", -(23*3600+59*60))),
+			strings.Repeat("M", maxPlainMethod), "/"+strings.Repeat("p", maxLoggedPath-1), 999, math.MaxInt64, math.MinInt64, json)
+		if n := len(r.appendLine(nil)); n > maxRecordLine || !plainMethod(strings.Repeat("M", maxPlainMethod)) {
+			t.Errorf("json=%v: the longest line is %d bytes, over maxRecordLine (%d)", json, n, maxRecordLine)
 		}
 	}
 }
