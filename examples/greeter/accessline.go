@@ -75,7 +75,7 @@ func (l *lineWriter) request(t time.Time, method, path string, status int, bytes
 		lb.add(t, method, path, status, bytes, d, l.json)
 		return
 	}
-	r := new(accessRecord) // escapes anyway, through the pool's buffer
+	var r accessRecord // on the stack: it does not escape
 	r.set(t, method, path, status, bytes, d, l.json)
 	bp := linePool.Get().(*[]byte)
 	b := r.appendLine((*bp)[:0])
