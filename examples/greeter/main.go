@@ -188,7 +188,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	defer logBuf.Close()
 	log := newLogger(cfg, logBuf)
 	log = slog.New(flushOnWarn{log.Handler(), logBuf})
-	routeRedisLogs(log, cfg.storeURL)
+	defer routeRedisLogs(log, cfg.storeURL)()                           // before logBuf.Close: no go-redis line after it
 	trc, err := startTracing(ctx, getenv, stdout, log, hk.spanExporter) // off unless OTEL_* asks (tracing.go)
 	if err != nil {
 		fmt.Fprintf(stderr, "greeter: %v\n", err)
