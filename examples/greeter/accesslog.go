@@ -172,7 +172,9 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // connection goes idle, before its hook has written the line.
 //
 // writeBound, when not 0, bounds every write to a connection instead of
-// srv.WriteTimeout, which must then be 0: see writebound.go.
+// srv.WriteTimeout, which must then be 0: see writebound.go. srv's read
+// timeouts must be set before: the connections apply them lazily
+// (readdeadline.go).
 func logConns(srv *http.Server, ln net.Listener, writeBound time.Duration) (net.Listener, *connLogs) {
 	logs := &connLogs{}
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
@@ -188,7 +190,7 @@ func logConns(srv *http.Server, ln net.Listener, writeBound time.Duration) (net.
 			prev(c, s)
 		}
 	}
-	return logListener{ln, logs, writeBound}, logs
+	return logListener{ln, logs, writeBound, readStep(srv)}, logs
 }
 
 // connLogs counts the lines of a server's connections that wait for their
@@ -211,6 +213,7 @@ type logListener struct {
 	net.Listener
 	logs       *connLogs
 	writeBound time.Duration
+	readStep   time.Duration
 }
 
 func (l logListener) Accept() (net.Conn, error) {
@@ -218,7 +221,7 @@ func (l logListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logConn{Conn: c, logs: l.logs, bound: l.writeBound}, nil
+	return &logConn{Conn: c, logs: l.logs, bound: l.writeBound, rstep: l.readStep}, nil
 }
 
 // logConn is a server connection that notes its first write error, and
@@ -239,6 +242,11 @@ type logConn struct {
 	bound    time.Duration
 	wdl      int64
 	explicit bool
+
+	// Read deadlines (readdeadline.go): rstep is 0 when they go to the
+	// socket as they are asked for.
+	rstep time.Duration
+	rd    readDeadline
 }
 
 func (c *logConn) Write(b []byte) (int, error) {

@@ -55,10 +55,14 @@ func (c *logConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SetDeadline sets both deadlines as they are: net/http clears both when a
+// SetDeadline sets both deadlines on the socket as they are (readdeadline.go): net/http clears both when a
 // handler hijacks the connection, which is then the handler's to bound.
 func (c *logConn) SetDeadline(t time.Time) error {
-	if err := c.Conn.SetReadDeadline(t); err != nil {
+	c.rd.mu.Lock()
+	c.rd.asked = unixNano(t)
+	err := c.setRead(c.rd.asked)
+	c.rd.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	return c.setWriteDeadline(t)
