@@ -11,6 +11,11 @@
 //	handler = m.Handler(handler, nil)                    // requests by route and status class
 //	mux.Handle("GET /metrics", m.MetricsHandler())
 //
+// A server whose own middleware already times each request and notes its
+// status (an access log) can feed the request series itself, and time
+// each request once: greet := m.Route("GET /greet"), then
+// greet.Observe(status, duration) per request.
+//
 // # Metrics
 //
 // Names follow the Prometheus conventions (base units, _seconds, _total)

@@ -2,6 +2,7 @@ package prom
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,17 @@ func (m *Metrics) series(route string) *routeSeries {
 	return got.(*routeSeries)
 }
 
+// observe counts and times one request answered with status (0: nothing
+// written, which net/http answers 200).
+func (rs *routeSeries) observe(status int, seconds float64) {
+	c := status/100 - 1
+	if c < 0 || c >= len(classes) {
+		c = 1
+	}
+	rs.count[c].Inc()
+	rs.dur[c].Observe(seconds)
+}
+
 // Handler counts and times the requests next serves, by route and status
 // class. route names a request's route: it must return a route pattern
 // or a fixed name, never anything taken from the request as it is (a raw
@@ -42,6 +54,10 @@ func (m *Metrics) series(route string) *routeSeries {
 // nil means the request's Pattern, which http.ServeMux sets: right when
 // the mux gets the very *http.Request that Handler passes on (no
 // middleware in between calls r.WithContext); otherwise give route.
+//
+// A server that already times its requests and notes their status (an
+// access log) can record the same series itself with Route, and spare
+// each request a second timing.
 func (m *Metrics) Handler(next http.Handler, route func(*http.Request) string) http.Handler {
 	if route == nil {
 		route = func(r *http.Request) string { return r.Pattern }
@@ -54,12 +70,36 @@ func (m *Metrics) Handler(next http.Handler, route func(*http.Request) string) h
 		if name == "" {
 			name = Unmatched
 		}
-		c := sw.Status/100 - 1
-		if c < 0 || c >= len(classes) {
-			c = 1 // nothing written: net/http sends 200
-		}
-		rs := m.series(name)
-		rs.count[c].Inc()
-		rs.dur[c].Observe(since(start))
+		m.series(name).observe(sw.Status, since(start))
 	})
+}
+
+// Route is one route's request series, those Handler records: for a
+// server that times its requests itself. Get a route's once, with
+// Metrics.Route, and keep it: Observe then looks no label up.
+type Route struct {
+	m    *Metrics
+	name string
+	rs   atomic.Pointer[routeSeries] // made on the first Observe
+}
+
+// Route returns the request series of the named route: a route pattern
+// or a fixed name, never anything taken from the request as it is (see
+// Handler); "" is Unmatched. Its series appear on its first request.
+func (m *Metrics) Route(name string) *Route {
+	if name == "" {
+		name = Unmatched
+	}
+	return &Route{m: m, name: name}
+}
+
+// Observe counts one request of the route, answered with status (0 means
+// nothing was written: net/http answers 200), that took d.
+func (r *Route) Observe(status int, d time.Duration) {
+	rs := r.rs.Load()
+	if rs == nil {
+		rs = r.m.series(r.name)
+		r.rs.Store(rs)
+	}
+	rs.observe(status, d.Seconds())
 }

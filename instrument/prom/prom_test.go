@@ -56,6 +56,12 @@ func exercise(t *testing.T, m *prom.Metrics) {
 	for _, p := range []string{"/greet", "/greet", "/fail", "/no/such/path"} {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
 	}
+	// A server that times requests itself feeds the same series.
+	greet, own := m.Route("GET /greet"), m.Route("POST /own")
+	greet.Observe(0, time.Millisecond) // nothing written: 200
+	own.Observe(http.StatusConflict, 3*time.Millisecond)
+	own.Observe(http.StatusCreated, 2*time.Second)
+	m.Route("").Observe(http.StatusNotFound, time.Millisecond)
 }
 
 func TestLint(t *testing.T) {
@@ -81,9 +87,15 @@ func TestCounts(t *testing.T) {
 		name, labels string
 		want         float64
 	}{
-		{"stateless_http_requests_total", `code="2xx",route="GET /greet"`, 2},
+		{"stateless_http_requests_total", `code="2xx",route="GET /greet"`, 3}, // two through Handler, one through Route
 		{"stateless_http_requests_total", `code="5xx",route="GET /fail"`, 1},
-		{"stateless_http_requests_total", `code="4xx",route="unmatched"`, 1},
+		{"stateless_http_requests_total", `code="4xx",route="unmatched"`, 2},
+		{"stateless_http_requests_total", `code="4xx",route="POST /own"`, 1},
+		{"stateless_http_requests_total", `code="2xx",route="POST /own"`, 1},
+		{"stateless_http_request_duration_seconds_count", `code="2xx",route="POST /own"`, 1},
+		{"stateless_http_request_duration_seconds_sum", `code="2xx",route="POST /own"`, 2},
+		{"stateless_http_request_duration_seconds_bucket", `code="2xx",route="POST /own",le="1"`, 0},
+		{"stateless_http_request_duration_seconds_bucket", `code="2xx",route="POST /own",le="2.5"`, 1},
 		{"stateless_store_operations_total", `backend="memory",op="create",result="ok"`, 2}, // one by the session
 		{"stateless_store_operations_total", `backend="memory",op="create",result="exists"`, 1},
 		{"stateless_store_operations_total", `backend="memory",op="get",result="not_found"`, 1},
