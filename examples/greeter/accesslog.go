@@ -49,16 +49,28 @@ var errClientGone = errors.New("client connection closed before the response was
 // direct, when not nil, writes the common line (no error, a plain path)
 // itself, in the very format of log's handler, instead of through slog:
 // see lineWriter for why, and for when it is safe.
-func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *lineWriter) http.Handler {
+//
+// count, when not nil, is given each request's status and the time its
+// handler took, whatever the log's level: the metrics (metrics.go), so
+// that one timing and one recorder serve both. A handler that panics is
+// neither logged nor counted.
+func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *lineWriter, count requestCounter) http.Handler {
 	a := &accessLogger{log: log, logHealth: logHealth, direct: direct}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !log.Enabled(r.Context(), slog.LevelInfo) {
+		logged := log.Enabled(r.Context(), slog.LevelInfo)
+		if !logged && count == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		if count != nil {
+			count(r, rec.status, time.Since(start))
+		}
+		if !logged {
+			return
+		}
 		err := rec.err
 		if err == nil && r.Context().Err() != nil {
 			// A write to a connection the peer has closed can still
@@ -78,6 +90,10 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 		l.write(nil)
 	})
 }
+
+// requestCounter is given a request, its status (0: nothing written,
+// which net/http answers 200) and the time its handler took.
+type requestCounter func(r *http.Request, status int, d time.Duration)
 
 type accessLogger struct {
 	log       *slog.Logger

@@ -298,7 +298,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	dr := &drainer{next: h}
 	srv := &http.Server{
-		Handler:           servedBy(cfg.instance, accessLog(log, met.handler(dr, cfg.metricsAddr == ""), cfg.logHealth, newLineWriter(logBuf, cfg.logFormat, trc != nil))),
+		Handler:           servedBy(cfg.instance, accessLog(log, met.handler(dr, cfg.metricsAddr == ""), cfg.logHealth, newLineWriter(logBuf, cfg.logFormat, trc != nil), met.requests(cfg.metricsAddr == ""))),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,

@@ -92,24 +92,53 @@ func (m *metrics) idempotency(st store.Store, log *slog.Logger, trc *tracer, pre
 	return mw
 }
 
-// handler counts and times the requests of next by route, and serves
-// GET /metrics when serveMetrics (no -metrics-addr).
+// handler serves GET /metrics ahead of next when serveMetrics (no
+// -metrics-addr). The requests themselves are counted by the access log's
+// middleware, which times them already: see requests.
 func (m *metrics) handler(next http.Handler, serveMetrics bool) http.Handler {
-	if m == nil {
+	if m == nil || !serveMetrics {
 		return next
-	}
-	h := m.m.Handler(next, routeOf)
-	if !serveMetrics {
-		return h
 	}
 	scrape := m.m.MetricsHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if isScrape(r) {
 			scrape.ServeHTTP(w, r)
 			return
 		}
-		h.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 	})
+}
+
+func isScrape(r *http.Request) bool {
+	return r.URL.Path == "/metrics" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+}
+
+// requests counts and times requests by route, as prom's Handler would,
+// for accessLog to call with each request's status and duration (so a
+// request is timed once for both); nil with metrics off. A scrape that
+// handler serves is not counted.
+func (m *metrics) requests(serveMetrics bool) requestCounter {
+	if m == nil {
+		return nil
+	}
+	byPath := make(map[string]*prom.Route, len(routes))
+	for path, name := range routes {
+		byPath[path] = m.m.Route(name)
+	}
+	assets, unmatched := m.m.Route("/assets/"), m.m.Route(prom.Unmatched)
+	return func(r *http.Request, status int, d time.Duration) {
+		rt, ok := byPath[r.URL.Path]
+		switch {
+		case ok:
+		case serveMetrics && isScrape(r):
+			return
+		case strings.HasPrefix(r.URL.Path, "/assets/"):
+			rt = assets
+		default:
+			rt = unmatched
+		}
+		rt.Observe(status, d)
+	}
 }
 
 // server is the -metrics-addr listener's server: /metrics only.
@@ -122,24 +151,14 @@ func (m *metrics) server() *http.Server {
 
 // routes are the server's routes, as the Greeter and the page register
 // them: the route label of a request whose path is one of them. Every
-// other path is prom.Unmatched (a 404), so a client cannot make series.
+// other path is prom.Unmatched (a 404) or, under /assets/, "/assets/", so
+// a client cannot make series. The Greeter's mux sits under the session
+// middleware, which passes it a copy of the request, so the Pattern it
+// sets does not reach the access log; the route table is small and exact,
+// so a map lookup on the path names the route.
 var routes = map[string]string{
 	"/greet": "/greet", "/session": "/session", "/session/visits": "/session/visits", "/token": "/token",
 	"/.well-known/jwks.json": "/.well-known/jwks.json", "/healthz": "/healthz", "/readyz": "/readyz", "/": "/",
-}
-
-// routeOf names r's route for the metrics. The Greeter's mux sits under
-// the session middleware, which passes it a copy of the request, so the
-// Pattern it sets does not reach this far; the route table is small and
-// exact, so a map lookup on the path names it.
-func routeOf(r *http.Request) string {
-	if name, ok := routes[r.URL.Path]; ok {
-		return name
-	}
-	if strings.HasPrefix(r.URL.Path, "/assets/") {
-		return "/assets/"
-	}
-	return ""
 }
 
 // chain returns one hook that calls a and then b (either may be nil): b

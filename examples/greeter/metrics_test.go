@@ -128,6 +128,23 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 	if strings.Contains(text, alice) {
 		t.Error("a session token is in /metrics")
 	}
+	// The scrape above is not a request the metrics count; each request
+	// counted is timed too.
+	text = scrape(t, s.url+"/metrics")
+	for _, c := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"stateless_http_requests_total", `code="4xx",route="unmatched"`, 1},
+		{"stateless_http_requests_total", `code="2xx",route="unmatched"`, 0},
+		{"stateless_http_request_duration_seconds_count", `code="2xx",route="/session"`, 5},
+		{"stateless_http_request_duration_seconds_count", `code="5xx",route="/session"`, 1},
+	} {
+		got, err := prom.Sample(text, c.name, c.labels)
+		if err != nil || got != c.want {
+			t.Errorf("after a scrape: %s{%s} = %v (%v); want %v", c.name, c.labels, got, err, c.want)
+		}
+	}
 	if problems, err := testutil.GatherAndLint(newMetrics(true).m.Registry()); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
 	}
@@ -200,7 +217,7 @@ func BenchmarkStack(b *testing.B) {
 			if bc.logged {
 				direct = &lineWriter{w: lb}
 			}
-			h := accessLog(log, met.handler(greeter.New(st, &greeter.Options{Sessions: sessions}), true), false, direct)
+			h := accessLog(log, met.handler(greeter.New(st, &greeter.Options{Sessions: sessions}), true), false, direct, met.requests(true))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest("POST", "/session", strings.NewReader(`{"name":"Alice"}`)))
 			token := w.Header().Get("X-Session-Token")
@@ -251,7 +268,7 @@ func BenchmarkAccessLogLine(b *testing.B) {
 			if bc.direct {
 				direct = &lineWriter{w: lb, json: bc.json}
 			}
-			h := accessLog(slog.New(flushOnWarn{hd, lb}), ok, false, direct)
+			h := accessLog(slog.New(flushOnWarn{hd, lb}), ok, false, direct, nil)
 			r := httptest.NewRequest("GET", "/greet?name=Alice", nil)
 			w := httptest.NewRecorder()
 			b.ReportAllocs()
