@@ -63,7 +63,20 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 			return
 		}
 		start := time.Now()
-		rec := &recorder{ResponseWriter: w}
+		// An HTTP/1 connection serves one request at a time: its
+		// requests share one recorder, which spares each an
+		// allocation.
+		lc, _ := r.Context().Value(logConnKey{}).(*logConn)
+		if r.ProtoMajor != 1 || lc != nil && lc.hijacked {
+			lc = nil
+		}
+		var rec *recorder
+		if lc != nil {
+			rec = &lc.rec
+			*rec = recorder{ResponseWriter: w}
+		} else {
+			rec = &recorder{ResponseWriter: w}
+		}
 		next.ServeHTTP(rec, r)
 		if count != nil {
 			count(r, rec.status, time.Since(start))
@@ -82,9 +95,9 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 			rec.status = http.StatusOK // nothing written: net/http sends 200
 		}
 		l := accessLine{a: a, ctx: r.Context(), method: r.Method, path: r.URL.Path, status: rec.status, bytes: rec.bytes, start: start, err: err}
-		if c, ok := r.Context().Value(logConnKey{}).(*logConn); ok && r.ProtoMajor == 1 && !c.hijacked {
-			c.line = l // written by logConnState once sent
-			c.logs.pending.Add(1)
+		if lc != nil && !lc.hijacked { // not by the handler either
+			lc.line = l // written by logConnState once sent
+			lc.logs.pending.Add(1)
 			return
 		}
 		l.write(nil)
@@ -250,6 +263,7 @@ type logConn struct {
 	logs     *connLogs
 	werr     error
 	line     accessLine // the line waiting for its response to be sent; a nil when none
+	rec      recorder   // of the request being served (accessLog)
 	hijacked bool       // by the handler: net/http is done with c
 
 	// The write bound (writebound.go): bound is 0 for none; wdl is the

@@ -57,9 +57,10 @@
 // at once with exit code 0, and no error about the store.
 //
 // Connections are bounded: request headers must arrive within 5 s and a
-// whole request within 10 s; an idle connection is closed after 60 s; a
-// write a client leaves blocked (it stops reading) fails after 14–15 s
-// and closes the connection (writebound.go); headers are at most 64 KiB.
+// whole request within 10 s; an idle connection is closed after 60 s
+// (each to within 0.1 s: readdeadline.go); a write a client leaves
+// blocked (it stops reading) fails after 14–15 s and closes the
+// connection (writebound.go); headers are at most 64 KiB.
 //
 // Logins are limited per client address: POST /session may succeed
 // -login-rate times at once, then -login-rate times a minute (a token
@@ -113,7 +114,8 @@ import (
 
 // Server limits. The write timeout bounds how long a write to a client may
 // stay blocked (the client not reading), not how long a handler may take:
-// see writebound.go.
+// see writebound.go. The read timeouts are net/http's, which the
+// connections apply lazily: see readdeadline.go.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 10 * time.Second

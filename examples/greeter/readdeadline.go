@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,8 +64,9 @@ func readStep(srv *http.Server) time.Duration {
 // from the goroutine serving the connection while its background read
 // may be in Read on another, hence the lock.
 type readDeadline struct {
-	mu         sync.Mutex
-	asked, set int64
+	mu    sync.Mutex
+	asked atomic.Int64 // written under mu; read without it by readAgain
+	set   int64
 }
 
 func unixNano(t time.Time) int64 {
@@ -78,7 +80,7 @@ func (c *logConn) SetReadDeadline(t time.Time) error {
 	c.rd.mu.Lock()
 	defer c.rd.mu.Unlock()
 	want := unixNano(t)
-	c.rd.asked = want
+	c.rd.asked.Store(want)
 	if c.rstep == 0 {
 		return c.setRead(want)
 	}
@@ -112,7 +114,21 @@ func (c *logConn) setRead(d int64) error {
 
 func (c *logConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	for n == 0 && err != nil && c.rstep != 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.falseAlarm() {
+	if n == 0 && err != nil && c.rstep != 0 {
+		return c.readAgain(b, err)
+	}
+	return n, err
+}
+
+// readAgain reads again after a read that failed with err for as long as
+// it was a false alarm.
+func (c *logConn) readAgain(b []byte, err error) (n int, _ error) {
+	// First what answers for the past deadline that stops net/http's
+	// background read after every request, without a lock.
+	if want := c.rd.asked.Load(); want != 0 && want <= coarseNow() {
+		return 0, err
+	}
+	for n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.falseAlarm() {
 		n, err = c.Conn.Read(b)
 	}
 	return n, err
@@ -123,9 +139,10 @@ func (c *logConn) Read(b []byte) (int, error) {
 func (c *logConn) falseAlarm() bool {
 	c.rd.mu.Lock()
 	defer c.rd.mu.Unlock()
-	if want := c.rd.asked; want != 0 && want <= time.Now().UnixNano() {
+	want := c.rd.asked.Load()
+	if want != 0 && want <= time.Now().UnixNano() {
 		return false
 	}
-	_ = c.setRead(c.rd.asked) // fails only on a closed connection, as the read then will
+	_ = c.setRead(want) // fails only on a closed connection, as the read then will
 	return true
 }

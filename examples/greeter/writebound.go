@@ -59,8 +59,8 @@ func (c *logConn) SetWriteDeadline(t time.Time) error {
 // handler hijacks the connection, which is then the handler's to bound.
 func (c *logConn) SetDeadline(t time.Time) error {
 	c.rd.mu.Lock()
-	c.rd.asked = unixNano(t)
-	err := c.setRead(c.rd.asked)
+	c.rd.asked.Store(unixNano(t))
+	err := c.setRead(c.rd.asked.Load())
 	c.rd.mu.Unlock()
 	if err != nil {
 		return err
