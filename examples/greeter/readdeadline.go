@@ -59,36 +59,30 @@ func readStep(srv *http.Server) time.Duration {
 	return step
 }
 
-// readDeadline is a connection's read deadlines, in Unix ns (0 for none):
-// asked, the one asked for; set, the one on the socket. Net/http sets them
-// from the goroutine serving the connection while its background read
-// may be in Read on another, hence the lock.
+// readDeadline is a connection's read deadlines, on the process's
+// monotonic clock (see mono; never for none): asked, the one asked for;
+// set, the one on the socket. Net/http sets them from the goroutine
+// serving the connection while its background read may be in Read on
+// another, hence the lock.
 type readDeadline struct {
 	mu    sync.Mutex
 	asked atomic.Int64 // written under mu; read without it by readAgain
 	set   int64
 }
 
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
 func (c *logConn) SetReadDeadline(t time.Time) error {
 	c.rd.mu.Lock()
 	defer c.rd.mu.Unlock()
-	want := unixNano(t)
+	want := mono(t)
 	c.rd.asked.Store(want)
 	if c.rstep == 0 {
 		return c.setRead(want)
 	}
 	now, step, set := coarseNow(), int64(c.rstep), c.rd.set
 	switch {
-	case want == 0:
-		if set == 0 || set > now {
-			return nil // a read that outlives it is a false alarm
+	case want == never:
+		if set > now {
+			return nil // none, or a read that outlives it is a false alarm
 		}
 		// The past deadline that stopped net/http's background read:
 		// the next deadlines (idle, header, whole request) are later
@@ -96,7 +90,7 @@ func (c *logConn) SetReadDeadline(t time.Time) error {
 		return c.setRead(now + step)
 	case want <= now:
 		return c.setRead(want) // wakes a read now
-	case set != 0 && set <= want+int64(clockTick) && set > now+step/2:
+	case set-want <= int64(clockTick) && set > now+step/2:
 		return nil // the socket's comes no later than want, and not soon
 	default:
 		return c.setRead(min(want, now+step))
@@ -106,10 +100,7 @@ func (c *logConn) SetReadDeadline(t time.Time) error {
 // setRead puts deadline d on the socket. The caller holds c.rd.mu.
 func (c *logConn) setRead(d int64) error {
 	c.rd.set = d
-	if d == 0 {
-		return c.Conn.SetReadDeadline(time.Time{})
-	}
-	return c.Conn.SetReadDeadline(time.Unix(0, d))
+	return c.Conn.SetReadDeadline(monoTime(d))
 }
 
 func (c *logConn) Read(b []byte) (int, error) {
@@ -125,7 +116,7 @@ func (c *logConn) Read(b []byte) (int, error) {
 func (c *logConn) readAgain(b []byte, err error) (n int, _ error) {
 	// First what answers for the past deadline that stops net/http's
 	// background read after every request, without a lock.
-	if want := c.rd.asked.Load(); want != 0 && want <= coarseNow() {
+	if want := c.rd.asked.Load(); want <= coarseNow() {
 		return 0, err
 	}
 	for n == 0 && errors.Is(err, os.ErrDeadlineExceeded) && c.falseAlarm() {
@@ -140,7 +131,7 @@ func (c *logConn) falseAlarm() bool {
 	c.rd.mu.Lock()
 	defer c.rd.mu.Unlock()
 	want := c.rd.asked.Load()
-	if want != 0 && want <= time.Now().UnixNano() {
+	if want <= int64(time.Since(clockBase)) {
 		return false
 	}
 	_ = c.setRead(want) // fails only on a closed connection, as the read then will

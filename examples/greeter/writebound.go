@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +41,7 @@ func (c *logConn) armWriteBound() {
 	// cleared: it is moved too.
 	if d := want - c.wdl; d > int64(c.bound/16) || d < 0 {
 		c.wdl = want
-		_ = c.Conn.SetWriteDeadline(time.Unix(0, want)) // fails only on a closed connection, as the write will
+		_ = c.Conn.SetWriteDeadline(monoTime(want)) // fails only on a closed connection, as the write will
 	}
 }
 
@@ -55,11 +56,12 @@ func (c *logConn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SetDeadline sets both deadlines on the socket as they are (readdeadline.go): net/http clears both when a
-// handler hijacks the connection, which is then the handler's to bound.
+// SetDeadline sets both deadlines on the socket as they are (see
+// readdeadline.go for the read one): net/http clears both when a handler
+// hijacks the connection, which is then the handler's to bound.
 func (c *logConn) SetDeadline(t time.Time) error {
 	c.rd.mu.Lock()
-	c.rd.asked.Store(unixNano(t))
+	c.rd.asked.Store(mono(t))
 	err := c.setRead(c.rd.asked.Load())
 	c.rd.mu.Unlock()
 	if err != nil {
@@ -70,14 +72,50 @@ func (c *logConn) SetDeadline(t time.Time) error {
 
 func (c *logConn) setWriteDeadline(t time.Time) error {
 	c.explicit = !t.IsZero()
-	c.wdl = 0
-	if c.explicit {
-		c.wdl = t.UnixNano()
-	}
+	c.wdl = mono(t)
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// clock is the wall clock to within clockTick, in Unix nanoseconds, read
+// Deadlines are kept as nanoseconds since clockBase on the monotonic
+// clock, so that a step of the wall clock (an NTP step, a VM resumed)
+// moves none of them: a deadline net/http sets carries a monotonic
+// reading, and one without (time.Unix) is fixed when it is set, as
+// net.Conn fixes it.
+var clockBase = time.Now()
+
+// never is the deadline of none (a zero time.Time), and of any beyond
+// 292 years.
+const never = math.MaxInt64
+
+// mono is t on the monotonic clock; never for the zero time.
+func mono(t time.Time) int64 {
+	if t.IsZero() {
+		return never
+	}
+	if t != t.Round(0) || t.Before(clockBase) {
+		// A monotonic reading (time.Now().Add: net/http's), or a time
+		// before the process began, which is past (net/http's
+		// aLongTimeAgo): no clock reading. Sub saturates.
+		return int64(t.Sub(clockBase))
+	}
+	// A wall-clock time (time.Unix, a parsed time) is due when the wall
+	// clock reaches it, as net.Conn has it.
+	u := time.Until(t)
+	if u >= time.Duration(never)/2 {
+		return never
+	}
+	return int64(time.Since(clockBase) + u)
+}
+
+// monoTime is mono's inverse, with a monotonic reading.
+func monoTime(d int64) time.Time {
+	if d == never {
+		return time.Time{}
+	}
+	return clockBase.Add(time.Duration(d))
+}
+
+// clock is the monotonic clock (see mono) to within clockTick, read
 // without a system clock reading: set on first use, then by a ticker for
 // the life of the process.
 var clock struct {
@@ -87,10 +125,10 @@ var clock struct {
 
 func coarseNow() int64 {
 	clock.once.Do(func() {
-		clock.now.Store(time.Now().UnixNano())
+		clock.now.Store(int64(time.Since(clockBase)))
 		go func() {
 			for t := range time.Tick(clockTick) {
-				clock.now.Store(t.UnixNano())
+				clock.now.Store(int64(t.Sub(clockBase)))
 			}
 		}()
 	})
