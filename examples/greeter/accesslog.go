@@ -71,31 +71,32 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 			lc = nil
 		}
 		var rec *recorder
-		if lc != nil {
+		if lc != nil && w != http.ResponseWriter(&lc.rec) { // not under another accessLog's
 			rec = &lc.rec
 			*rec = recorder{ResponseWriter: w}
+			defer func() { *rec = recorder{} }() // holds the request's writer no longer
 		} else {
 			rec = &recorder{ResponseWriter: w}
 		}
 		next.ServeHTTP(rec, r)
+		status, bytes, err := rec.status, rec.bytes, rec.err
 		if count != nil {
-			count(r, rec.status, time.Since(start))
+			count(r, status, time.Since(start))
 		}
 		if !logged {
 			return
 		}
-		err := rec.err
 		if err == nil && r.Context().Err() != nil {
 			// A write to a connection the peer has closed can still
 			// succeed (the kernel takes it; the peer answers with a
 			// reset), so the closed connection is the surer sign.
 			err = errClientGone
 		}
-		if rec.status == 0 {
-			rec.status = http.StatusOK // nothing written: net/http sends 200
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http sends 200
 		}
-		l := accessLine{a: a, ctx: r.Context(), method: r.Method, path: r.URL.Path, status: rec.status, bytes: rec.bytes, start: start, err: err}
-		if lc != nil && !lc.hijacked { // not by the handler either
+		l := accessLine{a: a, ctx: r.Context(), method: r.Method, path: r.URL.Path, status: status, bytes: bytes, start: start, err: err}
+		if lc != nil && !lc.hijacked && lc.line.a == nil { // not hijacked by the handler; no inner access log's line waiting
 			lc.line = l // written by logConnState once sent
 			lc.logs.pending.Add(1)
 			return
@@ -250,7 +251,10 @@ func (l logListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logConn{Conn: c, logs: l.logs, bound: l.writeBound, rstep: l.readStep}, nil
+	lc := &logConn{Conn: c, logs: l.logs, bound: l.writeBound, rstep: l.readStep}
+	lc.rd.asked.Store(never) // a new socket has no read deadline
+	lc.rd.set, lc.wdl = never, never
+	return lc, nil
 }
 
 // logConn is a server connection that notes its first write error, and
@@ -267,7 +271,7 @@ type logConn struct {
 	hijacked bool       // by the handler: net/http is done with c
 
 	// The write bound (writebound.go): bound is 0 for none; wdl is the
-	// write deadline in force (Unix ns, 0 for none), explicit whether
+	// write deadline in force (see mono; never for none), explicit whether
 	// it is one net/http or a handler set rather than the bound.
 	bound    time.Duration
 	wdl      int64

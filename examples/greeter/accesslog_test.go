@@ -395,3 +395,30 @@ func TestAppendTime(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLogTwice: an access log under another on the same connection
+// (a server that wraps its handler twice) does not wrap the recorder the
+// outer one shares in itself; both log the request.
+func TestAccessLogTwice(t *testing.T) {
+	inner, innerLines := accessLogged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, "ok")
+	}))
+	outer, outerLines := accessLogged(inner)
+	ts := loggedServer(outer, nil, nil)
+	resp, err := ts.Client().Get(ts.URL + "/twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	ts.Close()
+	if resp.StatusCode != http.StatusAccepted || string(body) != "ok" {
+		t.Errorf("%d %q, want 202 ok", resp.StatusCode, body)
+	}
+	for name, lines := range map[string]func(*testing.T) []map[string]any{"inner": innerLines, "outer": outerLines} {
+		if l := oneLine(t, lines); l["status"] != 202.0 || l["bytes"] != 2.0 {
+			t.Errorf("%s line %v, want status 202, bytes 2", name, l)
+		}
+	}
+}
