@@ -162,7 +162,12 @@ func TestAccessLogHijacked(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	ts.Close()
+	ts.Close() // does not wait for a hijacked connection's handler
+	// The handler's response can reach the client before the handler
+	// returns and its line is written.
+	for end := time.Now().Add(5 * time.Second); len(lines(t)) == 0 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if l := oneLine(t, lines); l["path"] != "/upgrade" {
 		t.Errorf("line %v, want path /upgrade", l)
 	}
