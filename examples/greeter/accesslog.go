@@ -67,7 +67,7 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 		// requests share one recorder, which spares each an
 		// allocation.
 		lc, _ := r.Context().Value(logConnKey{}).(*logConn)
-		if r.ProtoMajor != 1 || lc != nil && lc.hijacked {
+		if r.ProtoMajor != 1 {
 			lc = nil
 		}
 		var rec *recorder

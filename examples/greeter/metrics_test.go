@@ -100,10 +100,7 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 	get(t, s.url+"/no/such/page")
 
 	text := scrape(t, s.url+"/metrics")
-	for _, c := range []struct {
-		name, labels string
-		want         float64
-	}{
+	wantSamples(t, "", text, []sample{
 		{"stateless_http_requests_total", `code="2xx",route="/session"`, 5},
 		{"stateless_http_requests_total", `code="5xx",route="/session"`, 1},
 		{"stateless_http_requests_total", `code="2xx",route="/session/visits"`, 1},
@@ -119,34 +116,38 @@ func TestMetricsAfterKnownSequence(t *testing.T) {
 		{"stateless_store_operations_total", `backend="memory",op="replace",result="conflict"`, 1},
 		{"stateless_store_operations_total", `backend="memory",op="replace",result="ok"`, 1},
 		{"stateless_store_operations_total", `backend="memory",op="get",result="error"`, 1},
-	} {
-		got, err := prom.Sample(text, c.name, c.labels)
-		if err != nil || got != c.want {
-			t.Errorf("%s{%s} = %v (%v); want %v", c.name, c.labels, got, err, c.want)
-		}
-	}
+	})
 	if strings.Contains(text, alice) {
 		t.Error("a session token is in /metrics")
 	}
 	// The scrape above is not a request the metrics count; each request
 	// counted is timed too.
 	text = scrape(t, s.url+"/metrics")
-	for _, c := range []struct {
-		name, labels string
-		want         float64
-	}{
+	wantSamples(t, "after a scrape: ", text, []sample{
 		{"stateless_http_requests_total", `code="4xx",route="unmatched"`, 1},
 		{"stateless_http_requests_total", `code="2xx",route="unmatched"`, 0},
 		{"stateless_http_request_duration_seconds_count", `code="2xx",route="/session"`, 5},
 		{"stateless_http_request_duration_seconds_count", `code="5xx",route="/session"`, 1},
-	} {
-		got, err := prom.Sample(text, c.name, c.labels)
-		if err != nil || got != c.want {
-			t.Errorf("after a scrape: %s{%s} = %v (%v); want %v", c.name, c.labels, got, err, c.want)
-		}
-	}
+	})
 	if problems, err := testutil.GatherAndLint(newMetrics(true).m.Registry()); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// sample is one series' value expected in a scrape.
+type sample struct {
+	name, labels string
+	want         float64
+}
+
+// wantSamples checks each sample's value in the exposition text.
+func wantSamples(t *testing.T, prefix, text string, samples []sample) {
+	t.Helper()
+	for _, c := range samples {
+		got, err := prom.Sample(text, c.name, c.labels)
+		if err != nil || got != c.want {
+			t.Errorf("%s%s{%s} = %v (%v); want %v", prefix, c.name, c.labels, got, err, c.want)
+		}
 	}
 }
 
