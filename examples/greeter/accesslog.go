@@ -42,20 +42,11 @@ var errClientGone = errors.New("client connection closed before the response was
 // accessLog must run on the goroutine net/http serves the request on, as
 // the outermost handlers do: not under an http.TimeoutHandler.
 //
-// Health checks (/healthz, /readyz: a balancer probes them every second
-// or so) that succeed are not logged unless logHealth; a failing one (a
-// 503 while draining or while the store is down) is.
-//
-// direct, when not nil, writes the common line (no error, a plain path)
-// itself, in the very format of log's handler, instead of through slog:
-// see lineWriter for why, and for when it is safe.
-//
-// count, when not nil, is given each request's status and the time its
-// handler took, whatever the log's level: the metrics (metrics.go), so
-// that one timing and one recorder serve both. A handler that panics is
-// neither logged nor counted.
-func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *lineWriter, count requestCounter) http.Handler {
-	a := &accessLogger{log: log, logHealth: logHealth, direct: direct}
+// The options (accessLogOptions) say which lines are written and how. A
+// handler that panics is neither logged nor counted.
+func accessLog(log *slog.Logger, next http.Handler, o accessLogOptions) http.Handler {
+	a := &accessLogger{log: log, logHealth: o.logHealth, direct: o.direct, sample: o.sample}
+	count := o.count
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		logged := log.Enabled(r.Context(), slog.LevelInfo)
 		if !logged && count == nil {
@@ -105,6 +96,29 @@ func accessLog(log *slog.Logger, next http.Handler, logHealth bool, direct *line
 	})
 }
 
+// accessLogOptions are accessLog's; the zero value logs every request
+// but successful probes, through slog.
+type accessLogOptions struct {
+	// Health checks (/healthz, /readyz: a balancer probes them every
+	// second or so) that succeed are not logged unless logHealth; a
+	// failing one (a 503 while draining or while the store is down) is.
+	logHealth bool
+
+	// direct, when not nil, writes the common line (no error, a plain
+	// path) itself, in the very format of log's handler, instead of
+	// through slog: see lineWriter for why, and for when it is safe.
+	direct *lineWriter
+
+	// count, when not nil, is given each request's status and the time
+	// its handler took, whatever the log's level: the metrics
+	// (metrics.go), so that one timing and one recorder serve both.
+	count requestCounter
+
+	// sample, when not nil, samples the lines of successful requests
+	// (logsample.go).
+	sample *sampler
+}
+
 // requestCounter is given a request, its status (0: nothing written,
 // which net/http answers 200) and the time its handler took.
 type requestCounter func(r *http.Request, status int, d time.Duration)
@@ -113,6 +127,7 @@ type accessLogger struct {
 	log       *slog.Logger
 	logHealth bool
 	direct    *lineWriter
+	sample    *sampler
 }
 
 // accessLine is a request's line, until it is written.
@@ -134,6 +149,9 @@ func (l *accessLine) write(sendErr error) {
 		err = sendErr
 	}
 	if !a.logHealth && err == nil && l.status < 300 && (l.path == "/healthz" || l.path == "/readyz") {
+		return
+	}
+	if a.sample != nil && err == nil && l.status < 400 && !a.sample.keep() {
 		return
 	}
 	path := l.path

@@ -20,7 +20,7 @@ import (
 func accessLogged(h http.Handler) (http.Handler, func(t *testing.T) []map[string]any) {
 	buf := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(buf, nil))
-	return accessLog(log, h, false, nil, nil), func(t *testing.T) []map[string]any {
+	return accessLog(log, h, accessLogOptions{}), func(t *testing.T) []map[string]any {
 		t.Helper()
 		var out []map[string]any
 		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
@@ -348,8 +348,8 @@ func TestDirectLinesMatchSlog(t *testing.T) {
 			hd = slog.NewJSONHandler(&viaSlog, opts)
 		}
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201); w.Write([]byte("hello")) })
-		a := accessLog(slog.New(hd), h, false, nil, nil)
-		b := accessLog(slog.New(hd), h, false, &lineWriter{w: &direct, json: json}, nil)
+		a := accessLog(slog.New(hd), h, accessLogOptions{})
+		b := accessLog(slog.New(hd), h, accessLogOptions{direct: &lineWriter{w: &direct, json: json}})
 		for _, target := range []string{"/greet?name=Alice", "/session/visits", "/a.b/c-d_e~f"} {
 			a.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", target, nil))
 			b.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", target, nil))

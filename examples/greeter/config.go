@@ -38,6 +38,12 @@ type config struct {
 	metricsAddr string // serve /metrics there instead of on addr
 	logHealth   bool   // access-log /healthz and /readyz too
 
+	// Access-log sampling (logsample.go): lines of successful requests
+	// written in full each second, then one in logSampleThereafter; 0
+	// for no sampling.
+	logSampleInitial    int
+	logSampleThereafter int
+
 	// from names where each flag's value came from: "-name" for the
 	// command line, the variable's name for the environment; absent for
 	// a default. Errors name it, so the operator knows what to fix.
@@ -134,6 +140,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.BoolVar(&cfg.metrics, "metrics", true, "Prometheus metrics, served at /metrics (or on -metrics-addr)")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve /metrics on this `address` (host:port) instead of on -addr")
 	fs.BoolVar(&cfg.logHealth, "log-health", false, "access-log /healthz and /readyz requests too (a balancer's probes, every second or so)")
+	fs.IntVar(&cfg.logSampleInitial, "log-sample-initial", 1000, "access-log lines of successful requests (status below 400) written in full each second; beyond `N`, one in -log-sample-thereafter is, and a line says how many were left out. Errors and status 400 and above are always logged. 0 logs every request")
+	fs.IntVar(&cfg.logSampleThereafter, "log-sample-thereafter", 100, "beyond -log-sample-initial lines in a second, write one successful request's line in `M`")
 	fs.VisitAll(func(f *flag.Flag) {
 		f.Usage += " (env " + strings.Join(envNames(f.Name), " or ") + ")"
 	})
@@ -182,6 +190,12 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 	if cfg.loginRate < 0 {
 		return cfg, fmt.Errorf("invalid login rate %d (%s): want logins a minute per client address, or 0 for no limit", cfg.loginRate, cfg.source("login-rate"))
+	}
+	if cfg.logSampleInitial < 0 {
+		return cfg, fmt.Errorf("invalid %s %d: want lines a second, or 0 to log every request", cfg.source("log-sample-initial"), cfg.logSampleInitial)
+	}
+	if cfg.logSampleThereafter < 1 {
+		return cfg, fmt.Errorf("invalid %s %d: want 1 or more (one line in M is written)", cfg.source("log-sample-thereafter"), cfg.logSampleThereafter)
 	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return cfg, fmt.Errorf("invalid %s %q: want text or json", cfg.source("log-format"), cfg.logFormat)

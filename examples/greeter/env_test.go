@@ -19,25 +19,27 @@ var envCases = map[string]struct {
 	value string
 	took  func(config) bool
 }{
-	"addr":             {"127.0.0.1:7001", func(c config) bool { return c.addr == "127.0.0.1:7001" }},
-	"store":            {"memory://?max_entries=7", func(c config) bool { return c.storeURL == "memory://?max_entries=7" }},
-	"drain":            {"7s", func(c config) bool { return c.drain == 7*time.Second }},
-	"shutdown-timeout": {"31s", func(c config) bool { return c.shutdownTimeout == 31*time.Second }},
-	"ready-timeout":    {"2s", func(c config) bool { return c.readyTimeout == 2*time.Second }},
-	"log-format":       {"json", func(c config) bool { return c.logFormat == "json" }},
-	"log-level":        {"warn", func(c config) bool { return c.logLevel == slog.LevelWarn }},
-	"session-idle":     {"5m", func(c config) bool { return c.sessionIdle == 5*time.Minute }},
-	"session-lifetime": {"2h", func(c config) bool { return c.sessionLifetime == 2*time.Hour }},
-	"cookie-secure":    {"true", func(c config) bool { return c.cookieSecure }},
-	"login-rate":       {"7", func(c config) bool { return c.loginRate == 7 }},
-	"trust-proxy":      {"1", func(c config) bool { return c.trustProxy }},
-	"token-secret":     {strings.Repeat("k", 32), func(c config) bool { return c.tokenSecret == strings.Repeat("k", 32) }},
-	"token-lifetime":   {"3m", func(c config) bool { return c.tokenLifetime == 3*time.Minute }},
-	"token-cache":      {"-1", func(c config) bool { return c.tokenCache == -1 }},
-	"instance":         {"web-2", func(c config) bool { return c.instance == "web-2" }},
-	"metrics":          {"false", func(c config) bool { return !c.metrics }},
-	"metrics-addr":     {"127.0.0.1:9100", func(c config) bool { return c.metricsAddr == "127.0.0.1:9100" }},
-	"log-health":       {"true", func(c config) bool { return c.logHealth }},
+	"addr":                  {"127.0.0.1:7001", func(c config) bool { return c.addr == "127.0.0.1:7001" }},
+	"store":                 {"memory://?max_entries=7", func(c config) bool { return c.storeURL == "memory://?max_entries=7" }},
+	"drain":                 {"7s", func(c config) bool { return c.drain == 7*time.Second }},
+	"shutdown-timeout":      {"31s", func(c config) bool { return c.shutdownTimeout == 31*time.Second }},
+	"ready-timeout":         {"2s", func(c config) bool { return c.readyTimeout == 2*time.Second }},
+	"log-format":            {"json", func(c config) bool { return c.logFormat == "json" }},
+	"log-level":             {"warn", func(c config) bool { return c.logLevel == slog.LevelWarn }},
+	"session-idle":          {"5m", func(c config) bool { return c.sessionIdle == 5*time.Minute }},
+	"session-lifetime":      {"2h", func(c config) bool { return c.sessionLifetime == 2*time.Hour }},
+	"cookie-secure":         {"true", func(c config) bool { return c.cookieSecure }},
+	"login-rate":            {"7", func(c config) bool { return c.loginRate == 7 }},
+	"trust-proxy":           {"1", func(c config) bool { return c.trustProxy }},
+	"token-secret":          {strings.Repeat("k", 32), func(c config) bool { return c.tokenSecret == strings.Repeat("k", 32) }},
+	"token-lifetime":        {"3m", func(c config) bool { return c.tokenLifetime == 3*time.Minute }},
+	"token-cache":           {"-1", func(c config) bool { return c.tokenCache == -1 }},
+	"instance":              {"web-2", func(c config) bool { return c.instance == "web-2" }},
+	"metrics":               {"false", func(c config) bool { return !c.metrics }},
+	"metrics-addr":          {"127.0.0.1:9100", func(c config) bool { return c.metricsAddr == "127.0.0.1:9100" }},
+	"log-health":            {"true", func(c config) bool { return c.logHealth }},
+	"log-sample-initial":    {"0", func(c config) bool { return c.logSampleInitial == 0 }},
+	"log-sample-thereafter": {"7", func(c config) bool { return c.logSampleThereafter == 7 }},
 }
 
 // usageFlags returns the flag names the -h output lists.
@@ -150,6 +152,10 @@ func flagValue(c config, name string) string {
 		return c.metricsAddr
 	case "log-health":
 		return strconv.FormatBool(c.logHealth)
+	case "log-sample-initial":
+		return strconv.Itoa(c.logSampleInitial)
+	case "log-sample-thereafter":
+		return strconv.Itoa(c.logSampleThereafter)
 	}
 	panic("flagValue: no case for -" + name)
 }

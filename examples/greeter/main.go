@@ -40,6 +40,12 @@
 //	-metrics-addr       serve /metrics on this host:port instead of -addr
 //	-log-health         access-log successful /healthz and /readyz too,
 //	                    default false (failing probes are always logged)
+//	-log-sample-initial access-log lines of successful requests written in
+//	                    full each second, default 1000; beyond, one in
+//	                    -log-sample-thereafter (default 100) is, and a line
+//	                    says how many were left out; 0 logs every request
+//	                    (lines of errors and of status 400 and above are
+//	                    never sampled: logsample.go)
 //
 // A bad environment value is reported like a bad flag, naming the
 // variable; the values of -store and -token-secret are never repeated.
@@ -299,8 +305,19 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		h = hk.wrap(h)
 	}
 	dr := &drainer{next: h}
+	var sample *sampler // nil: every line written (logsample.go)
+	if cfg.logLevel <= slog.LevelInfo {
+		sample = newSampler(cfg.logSampleInitial, cfg.logSampleThereafter, log) // nil with -log-sample-initial 0
+	}
+	defer sample.Close() // after the last access-log lines; before logBuf.Close
+	logged := accessLog(log, met.handler(dr, cfg.metricsAddr == ""), accessLogOptions{
+		logHealth: cfg.logHealth,
+		direct:    newLineWriter(logBuf, cfg.logFormat, trc != nil),
+		count:     met.requests(cfg.metricsAddr == ""),
+		sample:    sample,
+	})
 	srv := &http.Server{
-		Handler:           servedBy(cfg.instance, accessLog(log, met.handler(dr, cfg.metricsAddr == ""), cfg.logHealth, newLineWriter(logBuf, cfg.logFormat, trc != nil), met.requests(cfg.metricsAddr == ""))),
+		Handler:           servedBy(cfg.instance, logged),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
@@ -374,6 +391,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	<-served                // http.ErrServerClosed
 	lines.wait(time.Second) // the last access-log lines, from connections that just went idle
+	sample.Close()          // the last second's count of lines left out
 	if c := closeStore(); c != 0 {
 		code = c
 	}

@@ -69,6 +69,14 @@ func TestParseConfig(t *testing.T) {
 		})
 	}
 
+	def, err := parseConfig(nil, env(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.logSampleInitial != 1000 || def.logSampleThereafter != 100 {
+		t.Errorf("access-log sampling %d, 1 in %d by default; want 1000 a second, then 1 in 100", def.logSampleInitial, def.logSampleThereafter)
+	}
+
 	cfg, err := parseConfig([]string{"-shutdown-timeout", "3s", "-ready-timeout", "2s", "-log-format", "json", "-log-level", "warn"}, env(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +133,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-ready-timeout", "-1s"}, env(), "-ready-timeout"},
 		{[]string{"-log-format", "xml"}, env(), "-log-format"},
 		{[]string{"-log-level", "loud"}, env(), "-log-level"},
+		{[]string{"-log-sample-initial", "-1"}, env(), "-log-sample-initial"},
+		{[]string{"-log-sample-thereafter", "0"}, env(), "-log-sample-thereafter"},
+		{nil, env("GREETER_LOG_SAMPLE_THEREAFTER", "-3"), "GREETER_LOG_SAMPLE_THEREAFTER"},
 		{[]string{"-addr", "5000"}, env(), "host:port"},
 		{nil, env(envAddr, "nonsense"), envAddr},
 		{[]string{"extra"}, env(), "unexpected argument"},

@@ -218,7 +218,7 @@ func BenchmarkStack(b *testing.B) {
 			if bc.logged {
 				direct = &lineWriter{w: lb}
 			}
-			h := accessLog(log, met.handler(greeter.New(st, &greeter.Options{Sessions: sessions}), true), false, direct, met.requests(true))
+			h := accessLog(log, met.handler(greeter.New(st, &greeter.Options{Sessions: sessions}), true), accessLogOptions{direct: direct, count: met.requests(true)})
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest("POST", "/session", strings.NewReader(`{"name":"Alice"}`)))
 			token := w.Header().Get("X-Session-Token")
@@ -269,7 +269,7 @@ func BenchmarkAccessLogLine(b *testing.B) {
 			if bc.direct {
 				direct = &lineWriter{w: lb, json: bc.json}
 			}
-			h := accessLog(slog.New(flushOnWarn{hd, lb}), ok, false, direct, nil)
+			h := accessLog(slog.New(flushOnWarn{hd, lb}), ok, accessLogOptions{direct: direct})
 			r := httptest.NewRequest("GET", "/greet?name=Alice", nil)
 			w := httptest.NewRecorder()
 			b.ReportAllocs()

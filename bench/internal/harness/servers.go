@@ -62,9 +62,10 @@ type Server struct {
 
 // Kinds are the servers StartServer knows.
 // ours-nometrics is ours with -metrics=false, ours-logged ours with its
-// default access log (and metrics) on, bare the seed's greeter on
+// default access log (and metrics) on, ours-logged-all the same with
+// every line written (no sampling: -log-sample-initial 0), bare the seed's greeter on
 // net/http alone (GET /greet only).
-var Kinds = []string{"ours", "ours-nocache", "ours-nometrics", "ours-logged", "scs", "jwtauth", "bare"}
+var Kinds = []string{"ours", "ours-nocache", "ours-nometrics", "ours-logged", "ours-logged-all", "scs", "jwtauth", "bare"}
 
 // HasSessions reports whether a server kind serves /session (all but
 // jwtauth); HasTokens whether it serves Bearer tokens on GET /greet (all
@@ -98,7 +99,7 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var argv []string
 	switch kind {
-	case "ours", "ours-nocache", "ours-nometrics", "ours-logged":
+	case "ours", "ours-nocache", "ours-nometrics", "ours-logged", "ours-logged-all":
 		argv = []string{bin, "-addr", addr, "-store", storeURL, "-log-level", "warn", "-login-rate", "0"}
 		switch kind {
 		case "ours-nocache":
@@ -106,7 +107,10 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 		case "ours-nometrics":
 			argv = append(argv, "-metrics=false")
 		case "ours-logged":
-			argv[6] = "info" // the default: one access-log line per request
+			argv[6] = "info" // the default: one access-log line per request, sampled beyond 1,000 a second
+		case "ours-logged-all":
+			argv[6] = "info"
+			argv = append(argv, "-log-sample-initial", "0") // every line
 		}
 	case "bare":
 		argv = []string{bin, "-addr", addr}
