@@ -141,7 +141,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve /metrics on this `address` (host:port) instead of on -addr")
 	fs.BoolVar(&cfg.logHealth, "log-health", false, "access-log /healthz and /readyz requests too (a balancer's probes, every second or so)")
 	fs.IntVar(&cfg.logSampleInitial, "log-sample-initial", 1000, "access-log lines of successful requests (status below 400) written in full each second; beyond `N`, one in -log-sample-thereafter is, and a line says how many were left out. Errors and status 400 and above are always logged. 0 logs every request")
-	fs.IntVar(&cfg.logSampleThereafter, "log-sample-thereafter", 100, "beyond -log-sample-initial lines in a second, write one successful request's line in `M`")
+	fs.IntVar(&cfg.logSampleThereafter, "log-sample-thereafter", 100, "beyond -log-sample-initial lines in a second, write one successful request's line in `M` (1 or more)")
 	fs.VisitAll(func(f *flag.Flag) {
 		f.Usage += " (env " + strings.Join(envNames(f.Name), " or ") + ")"
 	})

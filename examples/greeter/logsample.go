@@ -12,24 +12,27 @@ import (
 // samples its entries: in each second, the first `initial` lines of
 // requests that succeeded are written, then one in `thereafter`.
 //
-// Why: a line costs the server about 0.8 µs of CPU and 100 bytes of log.
-// Below `initial` requests a second (1,000 by default) that is at most
-// 0.1 % of a core, and every line is written. Far above it, under a load
-// test or a flood, the lines would cost 5–10 % of the throughput and fill
-// a disk at megabytes a second; sampled, they cost next to nothing and
-// their volume is bounded. The metrics still count and time every request.
+// Why: a line costs the server under a microsecond of CPU and about 100
+// bytes of log. Below `initial` successful requests a second (1,000 by
+// default) that is at most 0.1 % of a core, and every line is written.
+// Far above it, under a load test or a flood of successful requests, the
+// lines would cost up to 5 % of the throughput and fill a disk at
+// megabytes a second; sampled, they cost next to nothing and their volume
+// is bounded. The metrics still count and time every request.
 //
-// What is never left out: a line with status 400 or above, or with an
-// error (aborted=true), and a probe's line that -log-health asks for is
-// sampled like any other. For each second in which lines were left out,
-// one line says how many: msg="access log sampled", with requests (the
-// sampled kind of lines in that second) and dropped (those not written).
-// The count is exact.
+// Never left out: a line with status 400 or above, or with an error
+// (aborted=true); those are written however many there are. Probe lines
+// that -log-health asks for are sampled like any other successful
+// request's. For each second in which lines were left out, one line says
+// how many: msg="access log sampled", with requests (the successful
+// requests' lines of that second, written or not) and dropped (those not
+// written). Every line of the sampled kind is either written or counted
+// as dropped, exactly once.
 type sampler struct {
 	initial, thereafter int64
 	log                 *slog.Logger
 	win                 atomic.Pointer[sampleWindow]
-	closed              atomic.Bool // after Close every line is written: no window counts it
+	closed              atomic.Bool // set by Close: every line is written, none counted
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -38,7 +41,8 @@ type sampler struct {
 
 // sampleWindow counts the sampled kind of lines of one second. Its n has
 // closedBit set once the second is over: a line that finds it counts in
-// the next window.
+// the next window. The window Close leaves in place is closed from the
+// start: a line that finds it is written.
 type sampleWindow struct {
 	start time.Time
 	n     atomic.Int64
@@ -77,10 +81,9 @@ func (s *sampler) run(d time.Duration) {
 	for {
 		select {
 		case <-t.C:
-			s.turn()
+			s.turn(false)
 		case <-s.stop:
-			s.closed.Store(true)
-			s.turn()
+			s.turn(true)
 			return
 		}
 	}
@@ -88,23 +91,28 @@ func (s *sampler) run(d time.Duration) {
 
 // keep reports whether a line of the sampled kind is written.
 func (s *sampler) keep() bool {
-	if s.closed.Load() {
-		return true
-	}
 	for {
 		n := s.win.Load().n.Add(1)
 		if n&closedBit != 0 {
+			if s.closed.Load() {
+				return true // after Close
+			}
 			continue // the window closed since it was loaded: the next one is in place
 		}
 		return n <= s.initial || (n-s.initial)%s.thereafter == 0
 	}
 }
 
-// turn starts a new window, and logs how many lines the last one left
-// out, if any.
-func (s *sampler) turn() {
+// turn starts a new window (the last: a closed one), and logs how many
+// lines the one before left out, if any.
+func (s *sampler) turn(last bool) {
 	now := time.Now()
-	w := s.win.Swap(&sampleWindow{start: now})
+	next := &sampleWindow{start: now}
+	if last {
+		s.closed.Store(true) // before the closed window is in place
+		next.n.Store(closedBit)
+	}
+	w := s.win.Swap(next)
 	n := w.n.Add(closedBit) &^ closedBit // every later Add sees the bit
 	if n <= s.initial {
 		return

@@ -55,7 +55,7 @@ func TestSamplerKeeps(t *testing.T) {
 	if want := []int{1, 2, 3, 7, 11, 15, 19}; !equalInts(got, want) {
 		t.Errorf("kept lines %v, want %v", got, want)
 	}
-	s.turn()
+	s.turn(false)
 	lines := jsonLines(t, buf, "access log sampled")
 	if len(lines) != 1 {
 		t.Fatalf("%d sampling lines after the first window, want 1:\n%s", len(lines), buf.String())
@@ -72,7 +72,7 @@ func TestSamplerKeeps(t *testing.T) {
 			t.Fatalf("line %d of a new window not kept", n)
 		}
 	}
-	s.turn()
+	s.turn(false)
 	s.Close()
 	if lines := jsonLines(t, buf, "access log sampled"); len(lines) != 1 {
 		t.Errorf("%d sampling lines, want still 1 (the later windows left nothing out):\n%s", len(lines), buf.String())
@@ -117,6 +117,37 @@ func TestSamplerCloseCountsTheLastWindow(t *testing.T) {
 	none.Close() // a nil sampler's Close does nothing
 }
 
+// TestSamplerWindowCloses: a line that loaded a window just before it
+// turned counts in the next one; one that raced Close is written.
+func TestSamplerWindowCloses(t *testing.T) {
+	buf := &syncBuffer{}
+	s := newSamplerEvery(1, 2, slog.New(slog.NewJSONHandler(buf, nil)), time.Hour)
+	w := s.win.Load()
+	s.turn(false)
+	if w.n.Add(1)&closedBit == 0 {
+		t.Fatal("a turned window still counts lines")
+	}
+	// The racing line above counted nowhere; the new window starts at 1.
+	if !s.keep() || s.keep() || !s.keep() {
+		t.Error("the new window does not start in full: want the 1st line kept, the 2nd dropped, the 3rd kept")
+	}
+	w = s.win.Load()
+	s.Close()
+	if w.n.Add(1)&closedBit == 0 {
+		t.Fatal("the last window still counts lines after Close")
+	}
+	for range 5 {
+		if !s.keep() {
+			t.Fatal("a line dropped after Close")
+		}
+	}
+	lines := jsonLines(t, buf, "access log sampled")
+	if len(lines) != 1 {
+		t.Fatalf("%d sampling lines, want 1 (the window with a line dropped):\n%s", len(lines), buf.String())
+	}
+	wantSampled(t, lines[0], 3, 1)
+}
+
 // TestSamplerExact: with windows turning while lines are counted, every
 // line is either written or counted as left out, exactly once.
 func TestSamplerExact(t *testing.T) {
@@ -145,7 +176,7 @@ func TestSamplerExact(t *testing.T) {
 		})
 	}
 	for range turns {
-		s.turn()
+		s.turn(false)
 		runtime.Gosched()
 	}
 	close(stop)
@@ -208,7 +239,7 @@ func TestAccessLogSampled(t *testing.T) {
 	if counts["/missing"] != 3 || counts["/fail"] != 2 || aborted != 1 {
 		t.Errorf("lines %v, %d aborted; want every 404 (3), every 503 (2) and the aborted one", counts, aborted)
 	}
-	s.turn()
+	s.turn(false)
 	lines := jsonLines(t, buf, "access log sampled")
 	if len(lines) != 1 {
 		t.Fatalf("%d sampling lines, want 1:\n%s", len(lines), buf.String())
@@ -258,5 +289,24 @@ func TestServeSamplesAccessLog(t *testing.T) {
 	}
 	if sampledAt < 0 || sampledAt > stoppedAt {
 		t.Errorf("the last sampling line (at %d) should come before \"greeter stopped\" (at %d)", sampledAt, stoppedAt)
+	}
+
+	// -log-sample-initial 0: every line.
+	s = start(t, hooks{}, "-log-sample-initial", "0")
+	for range greets {
+		get(t, s.url+"/greet")
+	}
+	s.stop()
+	written = 0
+	for _, l := range s.logLines(t) {
+		if l["msg"] == "request" {
+			written++
+		}
+		if l["msg"] == "access log sampled" {
+			t.Errorf("a sampling line with -log-sample-initial 0: %v", l)
+		}
+	}
+	if written != greets {
+		t.Errorf("%d request lines with -log-sample-initial 0, want %d", written, greets)
 	}
 }

@@ -42,10 +42,12 @@
 //	                    default false (failing probes are always logged)
 //	-log-sample-initial access-log lines of successful requests written in
 //	                    full each second, default 1000; beyond, one in
-//	                    -log-sample-thereafter (default 100) is, and a line
-//	                    says how many were left out; 0 logs every request
-//	                    (lines of errors and of status 400 and above are
-//	                    never sampled: logsample.go)
+//	                    -log-sample-thereafter is, and a line says how many
+//	                    were left out; 0 logs every request (lines of
+//	                    errors and of status 400 and above are never
+//	                    sampled: logsample.go)
+//	-log-sample-thereafter  beyond -log-sample-initial, one line in this
+//	                    many is written, default 100 (1 or more)
 //
 // A bad environment value is reported like a bad flag, naming the
 // variable; the values of -store and -token-secret are never repeated.
