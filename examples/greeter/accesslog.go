@@ -45,7 +45,7 @@ var errClientGone = errors.New("client connection closed before the response was
 // The options (accessLogOptions) say which lines are written and how. A
 // handler that panics is neither logged nor counted.
 func accessLog(log *slog.Logger, next http.Handler, o accessLogOptions) http.Handler {
-	a := &accessLogger{log: log, logHealth: o.logHealth, direct: o.direct, sample: o.sample}
+	a := &accessLogger{log: log, accessLogOptions: o}
 	count := o.count
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		logged := log.Enabled(r.Context(), slog.LevelInfo)
@@ -124,10 +124,8 @@ type accessLogOptions struct {
 type requestCounter func(r *http.Request, status int, d time.Duration)
 
 type accessLogger struct {
-	log       *slog.Logger
-	logHealth bool
-	direct    *lineWriter
-	sample    *sampler
+	log *slog.Logger
+	accessLogOptions
 }
 
 // accessLine is a request's line, until it is written.

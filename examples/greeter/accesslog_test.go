@@ -22,21 +22,27 @@ func accessLogged(h http.Handler) (http.Handler, func(t *testing.T) []map[string
 	log := slog.New(slog.NewJSONHandler(buf, nil))
 	return accessLog(log, h, accessLogOptions{}), func(t *testing.T) []map[string]any {
 		t.Helper()
-		var out []map[string]any
-		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-			if l == "" {
-				continue
-			}
-			var m map[string]any
-			if err := json.Unmarshal([]byte(l), &m); err != nil {
-				t.Fatalf("log line %q is not JSON: %v", l, err)
-			}
-			if m["msg"] == "request" {
-				out = append(out, m)
-			}
-		}
-		return out
+		return jsonLines(t, buf, "request")
 	}
+}
+
+// jsonLines decodes buf's JSON log lines with the message msg.
+func jsonLines(t *testing.T, buf *syncBuffer, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", l, err)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // oneLine returns the only request line, failing the test otherwise.

@@ -1,36 +1,27 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// jsonLines decodes buf's JSON log lines with the message msg.
-func jsonLines(t *testing.T, buf *syncBuffer, msg string) []map[string]any {
+// oneSampled returns the only sampling line in buf, failing the test
+// otherwise.
+func oneSampled(t *testing.T, buf *syncBuffer) map[string]any {
 	t.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", l, err)
-		}
-		if m["msg"] == msg {
-			out = append(out, m)
-		}
+	lines := jsonLines(t, buf, "access log sampled")
+	if len(lines) != 1 {
+		t.Fatalf("%d sampling lines, want 1:\n%s", len(lines), buf.String())
 	}
-	return out
+	return lines[0]
 }
 
 // wantSampled checks a line that says how many lines a window left out.
@@ -52,17 +43,14 @@ func TestSamplerKeeps(t *testing.T) {
 			got = append(got, n)
 		}
 	}
-	if want := []int{1, 2, 3, 7, 11, 15, 19}; !equalInts(got, want) {
+	if want := []int{1, 2, 3, 7, 11, 15, 19}; !slices.Equal(got, want) {
 		t.Errorf("kept lines %v, want %v", got, want)
 	}
 	s.turn(false)
-	lines := jsonLines(t, buf, "access log sampled")
-	if len(lines) != 1 {
-		t.Fatalf("%d sampling lines after the first window, want 1:\n%s", len(lines), buf.String())
-	}
-	wantSampled(t, lines[0], 20, 13)
-	if lines[0]["initial"] != 3.0 || lines[0]["thereafter"] != 4.0 || lines[0]["level"] != "INFO" {
-		t.Errorf("sampling line %v, want initial 3, thereafter 4, level INFO", lines[0])
+	l := oneSampled(t, buf)
+	wantSampled(t, l, 20, 13)
+	if l["initial"] != 3.0 || l["thereafter"] != 4.0 || l["level"] != "INFO" {
+		t.Errorf("sampling line %v, want initial 3, thereafter 4, level INFO", l)
 	}
 
 	// A new window starts in full again; one that left nothing out says
@@ -85,18 +73,6 @@ func TestSamplerKeeps(t *testing.T) {
 	}
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestSamplerCloseCountsTheLastWindow(t *testing.T) {
 	buf := &syncBuffer{}
 	s := newSamplerEvery(1, 100, slog.New(slog.NewJSONHandler(buf, nil)), time.Hour)
@@ -105,11 +81,7 @@ func TestSamplerCloseCountsTheLastWindow(t *testing.T) {
 	}
 	s.Close()
 	s.Close() // twice is fine
-	lines := jsonLines(t, buf, "access log sampled")
-	if len(lines) != 1 {
-		t.Fatalf("%d sampling lines after Close, want 1:\n%s", len(lines), buf.String())
-	}
-	wantSampled(t, lines[0], 10, 9)
+	wantSampled(t, oneSampled(t, buf), 10, 9)
 	if newSampler(0, 100, slog.Default()) != nil {
 		t.Error("newSampler(0, …) samples; want nil, every line written")
 	}
@@ -141,11 +113,7 @@ func TestSamplerWindowCloses(t *testing.T) {
 			t.Fatal("a line dropped after Close")
 		}
 	}
-	lines := jsonLines(t, buf, "access log sampled")
-	if len(lines) != 1 {
-		t.Fatalf("%d sampling lines, want 1 (the window with a line dropped):\n%s", len(lines), buf.String())
-	}
-	wantSampled(t, lines[0], 3, 1)
+	wantSampled(t, oneSampled(t, buf), 3, 1) // the window with a line dropped
 }
 
 // TestSamplerExact: with windows turning while lines are counted, every
@@ -240,11 +208,7 @@ func TestAccessLogSampled(t *testing.T) {
 		t.Errorf("lines %v, %d aborted; want every 404 (3), every 503 (2) and the aborted one", counts, aborted)
 	}
 	s.turn(false)
-	lines := jsonLines(t, buf, "access log sampled")
-	if len(lines) != 1 {
-		t.Fatalf("%d sampling lines, want 1:\n%s", len(lines), buf.String())
-	}
-	wantSampled(t, lines[0], 10, 6)
+	wantSampled(t, oneSampled(t, buf), 10, 6)
 }
 
 // TestServeSamplesAccessLog runs the server with a small sample: the
