@@ -87,9 +87,13 @@ func (l *lineWriter) request(t time.Time, method, path string, status int, bytes
 // accessRecord is a line for lineWriter, not yet formatted. It holds a
 // copy of the method and the path, not the strings: those share memory
 // with the request line (as long as the server's header limit allows)
-// that a waiting record would otherwise keep.
+// that a waiting record would otherwise keep. It holds no pointer at all
+// (its time is kept as numbers, without the time.Location): a lineBuffer's
+// records are then memory the garbage collector never scans.
 type accessRecord struct {
-	t          time.Time
+	sec        int64 // the time, in Unix seconds,
+	nsec       int32 // nanoseconds,
+	off        int32 // and its zone's offset east of UTC, in seconds
 	status     int
 	bytes      int64
 	d          time.Duration
@@ -101,7 +105,9 @@ type accessRecord struct {
 // set fills r; method and path must be plain (plainMethod, plainPath), so
 // that they fit.
 func (r *accessRecord) set(t time.Time, method, path string, status int, bytes int64, d time.Duration, json bool) {
-	r.t, r.status, r.bytes, r.d, r.json = t, status, bytes, d, json
+	_, off := t.Zone()
+	r.sec, r.nsec, r.off = t.Unix(), int32(t.Nanosecond()), int32(off)
+	r.status, r.bytes, r.d, r.json = status, bytes, d, json
 	r.mlen = uint16(copy(r.text[:], method))
 	r.plen = uint16(copy(r.text[r.mlen:], path))
 }
@@ -118,7 +124,7 @@ const maxRecordLine = 512
 func (r *accessRecord) appendLine(b []byte) []byte {
 	if r.json {
 		b = append(b, `{"time":"`...)
-		b = appendTime(b, r.t, true)
+		b = appendTimeOf(b, r.sec, r.nsec, r.off, true)
 		b = append(b, `","level":"INFO","msg":"request","method":"`...)
 		b = append(b, r.method()...)
 		b = append(b, `","path":"`...)
@@ -132,7 +138,7 @@ func (r *accessRecord) appendLine(b []byte) []byte {
 		return append(b, "}\n"...)
 	}
 	b = append(b, "time="...)
-	b = appendTime(b, r.t, false)
+	b = appendTimeOf(b, r.sec, r.nsec, r.off, false)
 	b = append(b, " level=INFO msg=request method="...)
 	b = append(b, r.method()...)
 	b = append(b, " path="...)
@@ -155,20 +161,25 @@ var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b 
 // time.RFC3339Nano). Formatting a time was half of a line's cost; the
 // part up to the seconds, and the zone, are formatted once a second.
 func appendTime(b []byte, t time.Time, nanos bool) []byte {
-	sec := t.Unix()
+	_, off := t.Zone()
+	return appendTimeOf(b, t.Unix(), int32(t.Nanosecond()), int32(off), nanos)
+}
+
+// appendTimeOf is appendTime for the time sec, nsec in the zone off
+// seconds east of UTC (an accessRecord's).
+func appendTimeOf(b []byte, sec int64, nsec, off int32, nanos bool) []byte {
 	c := timeCache.Load()
-	if c == nil || c.sec != sec {
-		whole := t.Truncate(time.Second)
-		c = &cachedSecond{sec: sec, date: whole.Format("2006-01-02T15:04:05"), zone: whole.Format("Z07:00")}
+	if c == nil || c.sec != sec || c.off != off {
+		whole := time.Unix(sec, 0).In(time.FixedZone("", int(off)))
+		c = &cachedSecond{sec: sec, off: off, date: whole.Format("2006-01-02T15:04:05"), zone: whole.Format("Z07:00")}
 		timeCache.Store(c)
 	}
 	b = append(b, c.date...)
-	ns := t.Nanosecond()
 	if nanos {
-		if ns != 0 {
+		if nsec != 0 {
 			var d [10]byte
 			d[0] = '.'
-			for i, v := 9, ns; i > 0; i-- {
+			for i, v := 9, nsec; i > 0; i-- {
 				d[i] = byte('0' + v%10)
 				v /= 10
 			}
@@ -179,14 +190,16 @@ func appendTime(b []byte, t time.Time, nanos bool) []byte {
 			b = append(b, d[:n]...)
 		}
 	} else {
-		ms := ns / 1e6
+		ms := nsec / 1e6
 		b = append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
 	}
 	return append(b, c.zone...)
 }
 
+// cachedSecond is the formatted part of a second in one zone.
 type cachedSecond struct {
 	sec        int64
+	off        int32
 	date, zone string
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -120,6 +121,46 @@ func TestAccessRecordLine(t *testing.T) {
 			strings.Repeat("M", maxPlainMethod), "/"+strings.Repeat("p", maxLoggedPath-1), 999, math.MaxInt64, math.MinInt64, json)
 		if n := len(r.appendLine(nil)); n > maxRecordLine || !plainMethod(strings.Repeat("M", maxPlainMethod)) {
 			t.Errorf("json=%v: the longest line is %d bytes, over maxRecordLine (%d)", json, n, maxRecordLine)
+		}
+	}
+}
+
+// TestAccessRecordHoldsNoPointer: a lineBuffer's records are memory the
+// garbage collector never scans (logbuf.go).
+func TestAccessRecordHoldsNoPointer(t *testing.T) {
+	var check func(reflect.Type, string)
+	check = func(ty reflect.Type, path string) {
+		switch ty.Kind() {
+		case reflect.Struct:
+			for i := range ty.NumField() {
+				check(ty.Field(i).Type, path+"."+ty.Field(i).Name)
+			}
+		case reflect.Array:
+			check(ty.Elem(), path+"[]")
+		case reflect.Pointer, reflect.String, reflect.Slice, reflect.Map, reflect.Interface, reflect.Func, reflect.Chan, reflect.UnsafePointer:
+			t.Errorf("accessRecord%s is a %s: the garbage collector scans every record", path, ty.Kind())
+		}
+	}
+	check(reflect.TypeFor[accessRecord](), "")
+}
+
+// TestLineBufferGrows: a lineBuffer takes memory as lines come, and keeps
+// no more than maxRecords records (and logBufferSize bytes) waiting.
+func TestLineBufferGrows(t *testing.T) {
+	out := &writes{}
+	lb := newLineBuffer(out)
+	defer lb.Close()
+	if cap(lb.records) != 0 || cap(lb.buf) != 0 {
+		t.Fatalf("a new lineBuffer holds %d records and %d bytes, want none", cap(lb.records), cap(lb.buf))
+	}
+	direct := &lineWriter{w: lb}
+	for i := range 5 * maxRecords {
+		direct.request(time.Now(), "GET", "/"+strings.Repeat("p", maxLoggedPath-1), 200, int64(i), time.Millisecond)
+		lb.mu.Lock()
+		n, size := len(lb.records), len(lb.buf)
+		lb.mu.Unlock()
+		if n > maxRecords || size > logBufferSize {
+			t.Fatalf("after %d lines: %d records and %d bytes waiting, want at most %d and %d", i+1, n, size, maxRecords, logBufferSize)
 		}
 	}
 }
