@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +46,10 @@ func checkJSON(t testing.TB, w *httptest.ResponseRecorder, wantStatus int) map[s
 	if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
 		t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
 	}
-	if got, want := w.Header().Get("Content-Length"), strconv.Itoa(w.Body.Len()); got != want {
+	// net/http's server sets Content-Length itself for a body of up to
+	// 2 KiB (TestContentLengthOnTheWire); the handler sets it for a
+	// larger one.
+	if got, want := w.Header().Get("Content-Length"), strconv.Itoa(w.Body.Len()); got != want && (got != "" || w.Body.Len() > 2048) {
 		t.Errorf("Content-Length = %q, body has %s bytes", got, want)
 	}
 	if !bytes.HasSuffix(w.Body.Bytes(), []byte("\n")) {
@@ -186,6 +190,51 @@ func TestGreetOnlyFirstNameChecked(t *testing.T) {
 	}
 }
 
+// TestContentLengthOnTheWire: through net/http's server every response
+// carries a Content-Length that is its body's length, and none is sent in
+// chunks: small bodies get theirs from net/http; a HEAD, and a body over
+// 2 KiB (a 405 naming a long method), from the handler.
+func TestContentLengthOnTheWire(t *testing.T) {
+	srv := httptest.NewServer(greeter.New(memory.New(nil), nil))
+	defer srv.Close()
+	long := strings.Repeat("BREW", 600)
+	for _, c := range []struct{ method, target string }{
+		{"GET", "/greet?name=Alice"}, {"HEAD", "/greet?name=Alice"},
+		{"GET", "/greet"}, {"GET", "/greet?name=" + strings.Repeat("%01", greeter.MaxNameLen)},
+		{"GET", "/greet?name=%zz"}, {"HEAD", "/greet?name=%zz"},
+		{"GET", "/healthz"}, {"HEAD", "/readyz"}, {"GET", "/nope"},
+		{long, "/greet"},
+	} {
+		get := c.method
+		if get == http.MethodHead {
+			get = http.MethodGet
+		}
+		want := -1
+		for _, method := range []string{get, c.method} {
+			req, _ := http.NewRequest(method, srv.URL+c.target, nil)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want < 0 {
+				want = len(body) // the GET's, or the long method's
+			}
+			if resp.Header.Get("Content-Length") != strconv.Itoa(want) || len(resp.TransferEncoding) != 0 {
+				t.Errorf("%.10s %s: Content-Length %q, Transfer-Encoding %v; want %d, none",
+					method, c.target, resp.Header.Get("Content-Length"), resp.TransferEncoding, want)
+			}
+		}
+		if c.method == long && want <= 2048 {
+			t.Errorf("the long method's body has %d bytes, want over 2 KiB", want)
+		}
+	}
+}
+
 func TestHead(t *testing.T) {
 	for _, target := range []string{"/greet?name=Alice", "/greet", "/healthz", "/readyz", "/greet?name=%zz", "/nope"} {
 		get := serve(t, http.MethodGet, target)
@@ -196,10 +245,13 @@ func TestHead(t *testing.T) {
 		if head.Body.Len() != 0 {
 			t.Errorf("HEAD %s: body %q, want none", target, head.Body.String())
 		}
-		for _, k := range []string{"Content-Type", "Content-Length", "X-Content-Type-Options"} {
+		for _, k := range []string{"Content-Type", "X-Content-Type-Options"} {
 			if h, g := head.Header().Get(k), get.Header().Get(k); h != g || h == "" {
 				t.Errorf("HEAD %s: %s = %q, GET has %q", target, k, h, g)
 			}
+		}
+		if h := head.Header().Get("Content-Length"); h != strconv.Itoa(get.Body.Len()) {
+			t.Errorf("HEAD %s: Content-Length = %q, GET's body has %d bytes", target, h, get.Body.Len())
 		}
 	}
 }

