@@ -47,7 +47,7 @@ func (b Binaries) Bin(kind string) string {
 		return b.Peer
 	case "jwtauth":
 		return b.JWTPeer
-	case "bare":
+	case "bare", "bare-headers":
 		return b.Bare
 	}
 	return b.Ours
@@ -64,16 +64,17 @@ type Server struct {
 // ours-nometrics is ours with -metrics=false, ours-logged ours with its
 // default access log (and metrics) on, ours-logged-all the same with
 // every line written (no sampling: -log-sample-initial 0), bare the seed's greeter on
-// net/http alone (GET /greet only).
-var Kinds = []string{"ours", "ours-nocache", "ours-nometrics", "ours-logged", "ours-logged-all", "scs", "jwtauth", "bare"}
+// net/http alone (GET /greet only), bare-headers the same with the two
+// response headers the example server adds (bench/cmd/bare -headers).
+var Kinds = []string{"ours", "ours-nocache", "ours-nometrics", "ours-logged", "ours-logged-all", "scs", "jwtauth", "bare", "bare-headers"}
 
 // HasSessions reports whether a server kind serves /session (all but
 // jwtauth); HasTokens whether it serves Bearer tokens on GET /greet (all
 // but scs).
-func HasSessions(kind string) bool { return kind != "jwtauth" && kind != "bare" }
+func HasSessions(kind string) bool { return kind != "jwtauth" && !strings.HasPrefix(kind, "bare") }
 
 // HasTokens: see HasSessions.
-func HasTokens(kind string) bool { return kind != "scs" && kind != "bare" }
+func HasTokens(kind string) bool { return kind != "scs" && !strings.HasPrefix(kind, "bare") }
 
 // StartServer starts a server binary on a free loopback port over
 // storeURL and waits for /healthz. kind is
@@ -114,6 +115,8 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 		}
 	case "bare":
 		argv = []string{bin, "-addr", addr}
+	case "bare-headers":
+		argv = []string{bin, "-addr", addr, "-headers"}
 	case "scs":
 		if storeURL == "memory://" {
 			storeURL = "memory"
