@@ -124,7 +124,7 @@ const maxRecordLine = 512
 func (r *accessRecord) appendLine(b []byte) []byte {
 	if r.json {
 		b = append(b, `{"time":"`...)
-		b = appendTimeOf(b, r.sec, r.nsec, r.off, true)
+		b = appendTime(b, r.sec, r.nsec, r.off, true)
 		b = append(b, `","level":"INFO","msg":"request","method":"`...)
 		b = append(b, r.method()...)
 		b = append(b, `","path":"`...)
@@ -138,7 +138,7 @@ func (r *accessRecord) appendLine(b []byte) []byte {
 		return append(b, "}\n"...)
 	}
 	b = append(b, "time="...)
-	b = appendTimeOf(b, r.sec, r.nsec, r.off, false)
+	b = appendTime(b, r.sec, r.nsec, r.off, false)
 	b = append(b, " level=INFO msg=request method="...)
 	b = append(b, r.method()...)
 	b = append(b, " path="...)
@@ -156,18 +156,13 @@ func (r *accessRecord) appendLine(b []byte) []byte {
 // through io.Writer, a 256-byte allocation a line.
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
-// appendTime appends t as slog does: RFC 3339 with milliseconds (text),
-// or with the nanoseconds that are not trailing zeros (JSON, as
-// time.RFC3339Nano). Formatting a time was half of a line's cost; the
-// part up to the seconds, and the zone, are formatted once a second.
-func appendTime(b []byte, t time.Time, nanos bool) []byte {
-	_, off := t.Zone()
-	return appendTimeOf(b, t.Unix(), int32(t.Nanosecond()), int32(off), nanos)
-}
-
-// appendTimeOf is appendTime for the time sec, nsec in the zone off
-// seconds east of UTC (an accessRecord's).
-func appendTimeOf(b []byte, sec int64, nsec, off int32, nanos bool) []byte {
+// appendTime appends the time sec, nsec (Unix seconds and nanoseconds)
+// in the zone off seconds east of UTC, an accessRecord's, as slog writes a
+// time: RFC 3339 with milliseconds (text), or with the nanoseconds that
+// are not trailing zeros (JSON, as time.RFC3339Nano). Formatting a time
+// was half of a line's cost; the part up to the seconds, and the zone, are
+// formatted once a second.
+func appendTime(b []byte, sec int64, nsec, off int32, nanos bool) []byte {
 	c := timeCache.Load()
 	if c == nil || c.sec != sec || c.off != off {
 		whole := time.Unix(sec, 0).In(time.FixedZone("", int(off)))

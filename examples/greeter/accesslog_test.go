@@ -400,7 +400,8 @@ func TestAppendTime(t *testing.T) {
 			if nanos {
 				want = tm.Format(time.RFC3339Nano)
 			}
-			if got := string(appendTime(nil, tm, nanos)); got != want {
+			_, off := tm.Zone()
+			if got := string(appendTime(nil, tm.Unix(), int32(tm.Nanosecond()), int32(off), nanos)); got != want {
 				t.Errorf("appendTime(%s, %v) = %s; want %s", s, nanos, got, want)
 			}
 		}

@@ -105,13 +105,10 @@ func (b *lineBuffer) Flush() {
 // lineWriter.request.
 func (b *lineBuffer) add(t time.Time, method, path string, status int, bytes int64, d time.Duration, json bool) {
 	b.mu.Lock()
-	switch n := len(b.records); {
-	case n == maxRecords:
+	if len(b.records) == maxRecords {
 		b.formatLocked()
-	case n == cap(b.records):
-		b.records = slices.Grow(b.records, min(max(n, 16), maxRecords-n))
 	}
-	b.records = b.records[:len(b.records)+1]
+	b.records = slices.Grow(b.records, 1)[:len(b.records)+1] // grows as append would, to maxRecords
 	b.records[len(b.records)-1].set(t, method, path, status, bytes, d, json)
 	if b.closed {
 		b.flushLocked()
