@@ -110,6 +110,9 @@ once, then -login-rate a minute; more answer 429 with Retry-After. The
 client address is the connection's, or with -trust-proxy the last one in
 X-Forwarded-For (set it only behind a reverse proxy that appends it).
 
+Unless GOGC is set, the collector's minimum heap target is 8 MiB, not
+Go's 4 MiB, while the heap is small; GOGC=100 restores Go's defaults.
+
 Flags:
 `
 

@@ -60,6 +60,12 @@ func TestBinary(t *testing.T) {
 		t.Errorf("GET /greet?name=Alice: %d %q", resp.StatusCode, body)
 	}
 
+	// GOGC unset: the heap floor (gcfloor.go) has raised the collector's
+	// percentage, which the Go collector's metric shows.
+	if got := gogcPercent(t, base); got != "200" {
+		t.Errorf("without GOGC, go_gc_gogc_percent is %s, want 200 (the heap floor's)", got)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +79,55 @@ func TestBinary(t *testing.T) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
 	}
+}
+
+// TestBinaryGOGC: with GOGC set, the binary leaves the collector to it
+// (no heap floor).
+func TestBinaryGOGC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped in -short mode")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool in PATH to build the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "greeter")
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "-addr", addr)
+	cmd.Env = []string{"GOGC=100"}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	base := "http://" + addr
+	waitUntilServing(t, base+"/healthz", exited)
+	// The floor, were it on, would have set its percentage at once.
+	if got := gogcPercent(t, base); got != "100" {
+		t.Errorf("with GOGC=100, go_gc_gogc_percent is %s, want 100", got)
+	}
+}
+
+// gogcPercent scrapes base's /metrics for go_gc_gogc_percent.
+func gogcPercent(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "go_gc_gogc_percent "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("/metrics has no go_gc_gogc_percent:\n%s", body)
+	return ""
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
