@@ -90,7 +90,7 @@ func main() {
 	var backends, scenarios, servers string
 	flag.StringVar(&backends, "backends", "memory,redis,postgres", "comma-separated backends: memory, redis, postgres")
 	flag.StringVar(&scenarios, "scenarios", "baseline,read,rmw", "comma-separated scenarios: baseline, read, rmw, bearer, bearer-fresh")
-	flag.StringVar(&servers, "servers", "ours,scs", "comma-separated servers to load: ours, ours-nocache, ours-nometrics (-metrics=false), ours-logged (default access log: every line up to 1,000 a second, then sampled), ours-logged-all (every line: -log-sample-initial 0), scs, jwtauth, bare (net/http only; baseline), bare-headers (bare with the example server's X-Content-Type-Options and X-Served-By)")
+	flag.StringVar(&servers, "servers", "ours,scs", "comma-separated servers to load: ours, ours-nocache, ours-nometrics (-metrics=false), ours-logged (default access log: every line up to 1,000 a second, then sampled), ours-logged-all (every line: -log-sample-initial 0), scs, jwtauth, bare (net/http only; baseline), bare-headers (bare with the example server's X-Content-Type-Options and X-Served-By), bare-gogc200 (bare with GOGC=200: the 8 MiB minimum heap target the example server keeps when GOGC is unset), ours-logged-gogc100 (ours-logged with GOGC=100: Go's defaults, no heap floor)")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each measured wrk run (whole seconds)")
 	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "length of one unmeasured wrk run per server and scenario before the rounds; 0 for none")
 	flag.IntVar(&c.rounds, "rounds", 3, "measured runs per server and scenario, alternating the servers")
@@ -845,7 +845,7 @@ func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
 	// Every server's figures, then the ratios the token work is judged by.
 	keyed := slices.ContainsFunc(c.scenarios, func(s string) bool { return scenarioDefs[s].keys != "" })
 	observ := slices.ContainsFunc(c.servers, func(s string) bool {
-		return strings.HasPrefix(s, "bare") || s == "ours-logged" || s == "ours-logged-all" || s == "ours-nometrics"
+		return strings.HasPrefix(s, "bare") || strings.HasPrefix(s, "ours-logged") || s == "ours-nometrics"
 	})
 	if c.bearer() || keyed || observ || slices.Contains(c.servers, "jwtauth") || slices.Contains(c.servers, "ours-nocache") {
 		fmt.Fprintln(w, "| backend | scenario | server | req/s | p99 | bad answers |")
@@ -871,6 +871,10 @@ func report(w io.Writer, c config, rows []*row, checks []check, la *loads) {
 			{"baseline", "ours-logged", "baseline", "bare", "≥ 0.95× (default logging, metrics on)"},
 			{"baseline", "ours-logged", "baseline", "bare-headers", "information: against bare sending the example server's two extra headers"},
 			{"baseline", "bare-headers", "baseline", "bare", "information: what the two headers cost bare"},
+			{"baseline", "ours-logged", "baseline", "bare-gogc200", "information: against bare with the same 8 MiB minimum heap target"},
+			{"baseline", "ours-logged-gogc100", "baseline", "bare", "information: the example server with Go's collector defaults (GOGC=100, no heap floor)"},
+			{"baseline", "ours-logged", "baseline", "ours-logged-gogc100", "information: what the heap floor gains"},
+			{"baseline", "bare-gogc200", "baseline", "bare", "information: what GOGC=200 gains bare"},
 			{"baseline", "ours-logged-all", "baseline", "bare", "information: every line written (no sampling), metrics on"},
 			{"baseline", "ours", "baseline", "bare", "information: logging at warn, metrics on"},
 			{"baseline", "ours-nometrics", "baseline", "bare", "information: logging at warn, metrics off"},

@@ -47,7 +47,7 @@ func (b Binaries) Bin(kind string) string {
 		return b.Peer
 	case "jwtauth":
 		return b.JWTPeer
-	case "bare", "bare-headers":
+	case "bare", "bare-headers", "bare-gogc200":
 		return b.Bare
 	}
 	return b.Ours
@@ -66,7 +66,12 @@ type Server struct {
 // every line written (no sampling: -log-sample-initial 0), bare the seed's greeter on
 // net/http alone (GET /greet only), bare-headers the same with the two
 // response headers the example server adds (bench/cmd/bare -headers).
-var Kinds = []string{"ours", "ours-nocache", "ours-nometrics", "ours-logged", "ours-logged-all", "scs", "jwtauth", "bare", "bare-headers"}
+// Two kinds set the garbage collector: bare-gogc200 is bare with
+// GOGC=200, whose minimum heap target (8 MiB) is the one the example
+// server keeps by itself when GOGC is unset (examples/greeter/gcfloor.go);
+// ours-logged-gogc100 is ours-logged with GOGC=100, Go's defaults, which
+// turns that floor off.
+var Kinds = []string{"ours", "ours-nocache", "ours-nometrics", "ours-logged", "ours-logged-all", "ours-logged-gogc100", "scs", "jwtauth", "bare", "bare-headers", "bare-gogc200"}
 
 // HasSessions reports whether a server kind serves /session (all but
 // jwtauth); HasTokens whether it serves Bearer tokens on GET /greet (all
@@ -98,9 +103,9 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var argv []string
+	var argv, env []string
 	switch kind {
-	case "ours", "ours-nocache", "ours-nometrics", "ours-logged", "ours-logged-all":
+	case "ours", "ours-nocache", "ours-nometrics", "ours-logged", "ours-logged-all", "ours-logged-gogc100":
 		argv = []string{bin, "-addr", addr, "-store", storeURL, "-log-level", "warn", "-login-rate", "0"}
 		switch kind {
 		case "ours-nocache":
@@ -112,11 +117,17 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 		case "ours-logged-all":
 			argv[6] = "info"
 			argv = append(argv, "-log-sample-initial", "0") // every line
+		case "ours-logged-gogc100":
+			argv[6] = "info"
+			env = []string{"GOGC=100"} // Go's defaults: no heap floor
 		}
 	case "bare":
 		argv = []string{bin, "-addr", addr}
 	case "bare-headers":
 		argv = []string{bin, "-addr", addr, "-headers"}
+	case "bare-gogc200":
+		argv = []string{bin, "-addr", addr}
+		env = []string{"GOGC=200"}
 	case "scs":
 		if storeURL == "memory://" {
 			storeURL = "memory"
@@ -126,6 +137,9 @@ func StartServer(ctx context.Context, kind, bin, storeURL, logDir string, instan
 		argv = []string{bin, "-addr", addr}
 	default:
 		return nil, fmt.Errorf("unknown server kind %q", kind)
+	}
+	if env != nil { // env(1) sets them and execs the server: one process
+		argv = append(append([]string{"env"}, env...), argv...)
 	}
 	argv = append(append(append([]string{}, prefix...), argv...), extra...)
 	name := fmt.Sprintf("%s#%d", kind, instance)
