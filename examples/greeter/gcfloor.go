@@ -37,7 +37,8 @@ import (
 const heapFloor = 8 << 20
 
 // defaultHeapMinimum is the Go runtime's minimum heap target at GOGC=100
-// (runtime.defaultHeapMinimum); at GOGC=p it is p/100 times this.
+// (runtime.defaultHeapMinimum, 4 MiB unless the runtime is built with
+// GOEXPERIMENT=heapminimum512kib); at GOGC=p it is p/100 times this.
 const defaultHeapMinimum = 4 << 20
 
 // floorPercent is the smallest GOGC percentage, from 100 up, at which the
