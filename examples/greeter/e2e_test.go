@@ -84,28 +84,11 @@ func TestBinary(t *testing.T) {
 // TestBinaryGOGC: with GOGC set, the binary leaves the collector to it
 // (no heap floor).
 func TestBinaryGOGC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary; skipped in -short mode")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool in PATH to build the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "greeter")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	addr := freeAddr(t)
-	cmd := exec.Command(bin, "-addr", addr)
-	cmd.Env = []string{"GOGC=100"}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	p := startBinary(t, bin, []string{"GOGC=100"}, "-addr", addr)
 	base := "http://" + addr
-	waitUntilServing(t, base+"/healthz", exited)
+	waitUntilServing(t, base+"/healthz", p.exited)
 	// The floor, were it on, would have set its percentage at once.
 	if got := gogcPercent(t, base); got != "100" {
 		t.Errorf("with GOGC=100, go_gc_gogc_percent is %s, want 100", got)

@@ -28,10 +28,11 @@ import (
 // (at about 4 MB live). The cost is bounded: a small heap may grow to
 // 8 MiB instead of 4 MiB, a heap with 4 MB or more live is collected
 // exactly as Go's defaults would, and the percentage never goes above 200
-// (from about 2.5 MB live it comes down). A memory store holding many sessions is not made to grow by half, as
-// GOGC=200 would. GOMEMLIMIT, when set, still holds: the limit makes
-// collections come earlier whatever the percentage. Setting GOGC (to 100
-// for Go's defaults) turns the floor off.
+// (from about 2.5 MB live it comes down). A memory store holding many
+// sessions is not made to grow by half, as GOGC=200 would. GOMEMLIMIT,
+// when set, still holds: the limit makes collections come earlier
+// whatever the percentage. Setting GOGC (to 100 for Go's defaults) turns
+// the floor off.
 
 // heapFloor is the example server's minimum heap target.
 const heapFloor = 8 << 20
